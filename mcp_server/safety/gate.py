@@ -1,0 +1,187 @@
+"""``Safety``: read-only mode, tool allow/deny lists, protected topics, consent tokens and the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mcp_server.errors import InvalidArgument, ProtectedResource, ReadOnlyMode
+from mcp_server.settings import Settings
+
+# Topics no tool may delete, truncate or reconfigure: Kafka's internal topics, the schema registry's, Connect's.
+DEFAULT_PROTECTED = re.compile(
+    r"^(__.*|_schemas|connect-(configs|offsets|status)|mm2-.*\.internal|.*\.checkpoints\.internal"
+    r"|heartbeats)$"
+)
+_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|credential|sasl\.jaas|api[_.-]?key", re.IGNORECASE)
+
+
+def redact(value: Any) -> Any:
+    """A copy with every secret-looking key's value replaced, at any depth."""
+    if isinstance(value, dict):
+        return {k: ("***" if isinstance(k, str) and _SECRET_KEYS.search(k) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+class Change(BaseModel):
+    """A planned change, as the gate and the audit log see it."""
+
+    tool: str
+    cluster: str
+    action: str = Field(description="What changes, e.g. 'topic.create', 'topic.delete', 'group.offsets.reset'.")
+    resource_type: str = Field(description="topic, group, acl, user, schema, connector, memory, stream ...")
+    resources: list[str] = Field(default_factory=list)
+    destructive: bool = False
+    arguments: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments, for binding/audit.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Facts the policies read (partitions, RF...).")
+    override_reason: str | None = None
+
+
+class ConsentPreview(BaseModel):
+    """What a destructive call would do, and the token that lets a second, identical call do it."""
+
+    effect: str = Field(description="Exactly what the call will change.")
+    confirmation_token: str = Field(description="Pass as confirm_token in an identical second call to proceed.")
+    expires_at: str = Field(description="UTC time after which the token is void.")
+    how_to_confirm: str
+
+
+class _Pending(BaseModel):
+    digest: str
+    expires: float
+
+
+class Safety:
+    """One per server: checks every change, issues and redeems consent tokens, writes the audit log."""
+
+    def __init__(self, settings: Settings, *, clock: Any = time.time) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+        self._protected_extra = (
+            re.compile(settings.protected_topics_pattern) if settings.protected_topics_pattern else None
+        )
+        self.transport = "stdio"
+
+    # --- modes --------------------------------------------------------------------------------------------------
+
+    def tool_visible(self, name: str, *, mutating: bool) -> bool:
+        if mutating and self.settings.read_only:
+            return False
+        if self.settings.allow_tools and name not in self.settings.allow_tools:
+            return False
+        return name not in self.settings.deny_tools
+
+    def check_tool(self, name: str, *, mutating: bool) -> None:
+        if mutating and self.settings.read_only:
+            raise ReadOnlyMode(
+                f"{name} changes the cluster, and this server runs read-only.",
+                hint="Restart the server without --read-only to allow changes.",
+            )
+        if self.settings.allow_tools and name not in self.settings.allow_tools:
+            raise ReadOnlyMode(f"{name} is not on this server's tool allow list.")
+        if name in self.settings.deny_tools:
+            raise ReadOnlyMode(f"{name} is on this server's tool deny list.")
+
+    def is_protected_topic(self, topic: str) -> bool:
+        return bool(DEFAULT_PROTECTED.match(topic) or (self._protected_extra and self._protected_extra.search(topic)))
+
+    # --- the gate -----------------------------------------------------------------------------------------------
+
+    def authorize(self, change: Change, *, confirm_token: str | None, effect: str) -> ConsentPreview | None:
+        """Refuse, ask for consent (destructive changes), or allow. See the module docstring."""
+        self.check_tool(change.tool, mutating=True)
+        if change.resource_type == "topic":
+            for topic in change.resources:
+                if self.is_protected_topic(topic):
+                    raise ProtectedResource(
+                        f"Topic {topic!r} is protected (internal, registry, Connect or configured pattern): "
+                        f"{change.tool} may not change it.",
+                    )
+        if not change.destructive:
+            return None
+        if confirm_token:
+            self._redeem(confirm_token, change)
+            return None
+        return self._issue(change, effect)
+
+    def _digest(self, change: Change) -> str:
+        bound = {
+            "tool": change.tool,
+            "cluster": change.cluster,
+            "arguments": {k: v for k, v in change.arguments.items() if k != "confirm_token"},
+        }
+        return hashlib.sha256(json.dumps(bound, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _issue(self, change: Change, effect: str) -> ConsentPreview:
+        token = secrets.token_urlsafe(18)
+        expires = self._clock() + self.settings.confirm_ttl_s
+        with self._lock:
+            now = self._clock()
+            self._pending = {k: v for k, v in self._pending.items() if v.expires > now}
+            self._pending[token] = _Pending(digest=self._digest(change), expires=expires)
+        self.record(change, decision="consent_requested", result={"effect": effect})
+        return ConsentPreview(
+            effect=effect,
+            confirmation_token=token,
+            expires_at=datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds"),
+            how_to_confirm=(
+                f"Nothing was changed. Show this effect to the user; only if they agree, call {change.tool} "
+                "again with exactly the same arguments plus confirm_token. The token works once."
+            ),
+        )
+
+    def _redeem(self, token: str, change: Change) -> None:
+        with self._lock:
+            pending = self._pending.pop(token, None)
+        if pending is None:
+            raise InvalidArgument(
+                "The confirmation token is unknown or was already used.",
+                hint="Call the tool again without confirm_token to get a new one.",
+            )
+        if pending.expires < self._clock():
+            raise InvalidArgument(
+                "The confirmation token has expired.",
+                hint="Call the tool again without confirm_token to get a new one.",
+            )
+        if pending.digest != self._digest(change):
+            raise InvalidArgument(
+                "The confirmation token was issued for different arguments or another cluster.",
+                hint="Confirm with exactly the arguments of the dry run, or start a new dry run.",
+            )
+
+    # --- audit --------------------------------------------------------------------------------------------------
+
+    def record(self, change: Change, *, decision: str, result: Any = None, error: str | None = None) -> None:
+        """Append one JSON line for a mutating call: who, what, decision, outcome. Secrets are redacted."""
+        path: Path = self.settings.resolved_audit_log()
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "transport": self.transport,
+            "cluster": change.cluster,
+            "tool": change.tool,
+            "action": change.action,
+            "resources": change.resources,
+            "arguments": redact(change.arguments),
+            "decision": decision,
+            "override_reason": change.override_reason,
+            "result": redact(result),
+            "error": error,
+        }
+        line = json.dumps(entry, default=str)
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")

@@ -1,0 +1,255 @@
+"""MCP tools for the cluster and its topics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from mcp_server.kafka import cluster as kcluster
+from mcp_server.kafka import offsets as koffsets
+from mcp_server.kafka import topics as ktopics
+from mcp_server.safety import Change, ConsentPreview
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
+TopicArg = Annotated[str, Field(description="Topic name.")]
+ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+OverrideArg = Annotated[str | None, Field(description="Why a policy rule marked overridable may be broken here.")]
+
+
+class DeleteTopicOutcome(BaseModel):
+    executed: bool = Field(description="True only when the topic was deleted by this call.")
+    consent: ConsentPreview | None = Field(default=None, description="Present when confirmation is needed.")
+    result: ktopics.DeleteTopicResult | None = None
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="read", title="Describe cluster")
+    async def kafka_describe_cluster(ctx: Ctx, cluster: ClusterArg = None) -> kcluster.ClusterDescription:
+        """Describe a Kafka cluster: its id, the active controller, every broker (id, host, port, rack), the topic
+        count and the environment profile. Start here to learn what a cluster looks like."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return await app.run(
+            kcluster.describe_cluster,
+            app.clients.admin(cfg.name),
+            cluster_name=cfg.name,
+            profile=cfg.profile,
+            timeout=app.timeout,
+            bootstrap=cfg.bootstrap_servers,
+        )
+
+    @kafka_tool(server, kind="read", title="List topics")
+    async def kafka_list_topics(
+        ctx: Ctx,
+        include_internal: Annotated[
+            bool, Field(description="Include internal topics such as __consumer_offsets.")
+        ] = False,
+        name_pattern: Annotated[str | None, Field(description="Regular expression the topic name must match.")] = None,
+        cluster: ClusterArg = None,
+    ) -> ktopics.TopicList:
+        """List the topics of a cluster with their partition count and replication factor. Internal topics
+        (names starting with '__') are hidden unless include_internal is true."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return await app.run(
+            ktopics.list_topics,
+            app.clients.admin(cfg.name),
+            include_internal=include_internal,
+            timeout=app.timeout,
+            name_pattern=name_pattern,
+        )
+
+    @kafka_tool(server, kind="read", title="Describe topic")
+    async def kafka_describe_topic(
+        ctx: Ctx,
+        topic: TopicArg,
+        include_defaults: Annotated[bool, Field(description="Also list configs left at their default.")] = False,
+        cluster: ClusterArg = None,
+    ) -> ktopics.TopicDescription:
+        """Describe one topic: each partition's leader, replicas and in-sync replicas (ISR), whether it is
+        under-replicated, and the topic's configs with the source of each value."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return await app.run(
+            ktopics.describe_topic,
+            app.clients.admin(cfg.name),
+            topic,
+            timeout=app.timeout,
+            include_defaults=include_defaults,
+        )
+
+    @kafka_tool(server, kind="write", title="Create topic")
+    async def kafka_create_topic(
+        ctx: Ctx,
+        topic: TopicArg,
+        partitions: Annotated[int, Field(description="Number of partitions (at least 1).")],
+        replication_factor: Annotated[int, Field(description="Copies of each partition; at most the broker count.")],
+        configs: Annotated[dict[str, str] | None, Field(description="Topic configs, e.g. retention.ms.")] = None,
+        validate_only: Annotated[bool, Field(description="Ask the brokers to validate without creating.")] = False,
+        override_reason: OverrideArg = None,
+        cluster: ClusterArg = None,
+    ) -> ktopics.CreateTopicResult:
+        """Create a topic with a partition count, replication factor and configs. The change is checked against
+        the cluster's policies first. Use validate_only=true to check a plan without creating anything."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        change = Change(
+            tool="kafka_create_topic",
+            cluster=cfg.name,
+            action="topic.create",
+            resource_type="topic",
+            resources=[topic],
+            override_reason=override_reason,
+            arguments={
+                "topic": topic,
+                "partitions": partitions,
+                "replication_factor": replication_factor,
+                "configs": configs or {},
+                "validate_only": validate_only,
+            },
+            details={
+                "partitions": partitions,
+                "replication_factor": replication_factor,
+                "configs": configs or {},
+                "profile": cfg.profile,
+            },
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"create topic {topic!r}")
+        try:
+            result = await app.run(
+                ktopics.create_topic,
+                app.clients.admin(cfg.name),
+                topic,
+                partitions=partitions,
+                replication_factor=replication_factor,
+                configs=configs,
+                validate_only=validate_only,
+                timeout=app.timeout,
+            )
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(change, decision="allowed", result=result.model_dump())
+        return result
+
+    @kafka_tool(server, kind="write", idempotent=True, title="Alter topic config")
+    async def kafka_alter_topic_config(
+        ctx: Ctx,
+        topic: TopicArg,
+        set_configs: Annotated[dict[str, str] | None, Field(description="Configs to set, name -> value.")] = None,
+        delete_configs: Annotated[list[str] | None, Field(description="Configs to reset to the default.")] = None,
+        validate_only: Annotated[bool, Field(description="Validate the change without applying it.")] = False,
+        override_reason: OverrideArg = None,
+        cluster: ClusterArg = None,
+    ) -> ktopics.AlterTopicConfigResult:
+        """Change a topic's configs incrementally: set some, reset others to their default, and leave the rest
+        as they are. Returns each change with the previous value."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        change = Change(
+            tool="kafka_alter_topic_config",
+            cluster=cfg.name,
+            action="topic.config.alter",
+            resource_type="topic",
+            resources=[topic],
+            override_reason=override_reason,
+            arguments={
+                "topic": topic,
+                "set_configs": set_configs or {},
+                "delete_configs": delete_configs or [],
+                "validate_only": validate_only,
+            },
+            details={"configs": set_configs or {}, "delete_configs": delete_configs or [], "profile": cfg.profile},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"alter configs of {topic!r}")
+        try:
+            result = await app.run(
+                ktopics.alter_topic_config,
+                app.clients.admin(cfg.name),
+                topic,
+                set_configs=set_configs,
+                delete_configs=delete_configs,
+                validate_only=validate_only,
+                timeout=app.timeout,
+            )
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(change, decision="allowed", result=result.model_dump())
+        return result
+
+    @kafka_tool(server, kind="write", title="Add partitions")
+    async def kafka_add_partitions(
+        ctx: Ctx,
+        topic: TopicArg,
+        total_count: Annotated[int, Field(description="The new total number of partitions (must be larger).")],
+        validate_only: Annotated[bool, Field(description="Validate without adding.")] = False,
+        cluster: ClusterArg = None,
+    ) -> ktopics.AddPartitionsResult:
+        """Raise a topic's partition count to total_count. Partitions can only be added, never removed, and keyed
+        records will map to different partitions afterwards."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        change = Change(
+            tool="kafka_add_partitions",
+            cluster=cfg.name,
+            action="topic.partitions.add",
+            resource_type="topic",
+            resources=[topic],
+            arguments={"topic": topic, "total_count": total_count, "validate_only": validate_only},
+            details={"partitions": total_count, "profile": cfg.profile},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"add partitions to {topic!r}")
+        try:
+            result = await app.run(
+                ktopics.add_partitions,
+                app.clients.admin(cfg.name),
+                topic,
+                total_count=total_count,
+                validate_only=validate_only,
+                timeout=app.timeout,
+            )
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(change, decision="allowed", result=result.model_dump())
+        return result
+
+    @kafka_tool(server, kind="destructive", title="Delete topic")
+    async def kafka_delete_topic(
+        ctx: Ctx, topic: TopicArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
+    ) -> DeleteTopicOutcome:
+        """Delete a topic and all its records. The first call changes nothing: it returns the effect and a
+        confirmation token; only an identical second call with confirm_token deletes. Ask the user first."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        admin = app.clients.admin(cfg.name)
+        tmeta = await app.run(ktopics.require_topic, admin, topic, timeout=app.timeout)
+        parts = sorted(tmeta.partitions)
+        messages = await app.run(koffsets.topic_message_count, admin, topic, parts, timeout=app.timeout)
+        change = Change(
+            tool="kafka_delete_topic",
+            cluster=cfg.name,
+            action="topic.delete",
+            resource_type="topic",
+            resources=[topic],
+            destructive=True,
+            arguments={"topic": topic},
+        )
+        effect = (
+            f"Delete topic {topic!r} on cluster {cfg.name!r} ({cfg.bootstrap_servers}): {len(parts)} "
+            f"partition(s) and about {messages} record(s), permanently."
+        )
+        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        if preview is not None:
+            return DeleteTopicOutcome(executed=False, consent=preview)
+        try:
+            result = await app.run(ktopics.delete_topic, admin, topic, timeout=app.timeout, messages=messages)
+        except Exception as exc:
+            app.safety.record(change, decision="confirmed", error=str(exc))
+            raise
+        app.safety.record(change, decision="confirmed", result=result.model_dump())
+        return DeleteTopicOutcome(executed=True, result=result)

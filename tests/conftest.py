@@ -1,0 +1,153 @@
+"""Shared fixtures: real local Kafka clusters from our own dev-cluster code, settings, MCP clients.
+
+- ``kafka_cluster``: one broker (session). ``kafka3_cluster``: three brokers, RF 3 / min ISR 2 (session).
+  ``sasl_cluster``: one broker with a SCRAM listener and the ACL authorizer (session).
+- ``KAFKA_BOOTSTRAP_SERVERS`` brings your own single-broker cluster instead of starting one.
+- ``KAFKA_AGENT_TEST_REUSE=1`` keeps the test clusters running between pytest runs (fast local iteration);
+  without it they are stopped and purged at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REUSE = os.environ.get("KAFKA_AGENT_TEST_REUSE") == "1"
+
+
+@dataclass
+class ClusterHandle:
+    """A running cluster for tests: where it is, and (when we started it) how to reach its nodes."""
+
+    name: str
+    bootstrap_servers: str
+    home: Path | None = None
+    sasl_bootstrap_servers: str | None = None
+    admin_user: str | None = None
+    admin_password: str | None = None
+
+    def state(self) -> Any:
+        from devcluster.cluster import load_state
+
+        assert self.home is not None, "this cluster was not started by the tests"
+        return load_state(self.home, self.name)
+
+
+def devcluster_home() -> Path:
+    from mcp_server.settings import Settings
+
+    return Settings().resolved_devcluster_home()
+
+
+def _start(name: str, *, brokers: int, sasl: bool) -> ClusterHandle:
+    from devcluster.cluster import up
+
+    home = devcluster_home()
+    state = up(home, name=name, brokers=brokers, sasl=sasl, base_port=0, heap="384m")
+    return ClusterHandle(
+        name=name,
+        bootstrap_servers=state.bootstrap_servers,
+        home=home,
+        sasl_bootstrap_servers=state.sasl_bootstrap_servers,
+        admin_user=state.admin_user,
+        admin_password=state.admin_password,
+    )
+
+
+def _stop(cluster: ClusterHandle) -> None:
+    if REUSE or cluster.home is None:
+        return
+    from devcluster.cluster import down
+
+    down(cluster.home, name=cluster.name, purge=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[ClusterHandle]:
+    own = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if own:
+        yield ClusterHandle(name="external", bootstrap_servers=own)
+        return
+    cluster = _start("pytest-single", brokers=1, sasl=False)
+    try:
+        yield cluster
+    finally:
+        _stop(cluster)
+
+
+@pytest.fixture(scope="session")
+def kafka3_cluster() -> Iterator[ClusterHandle]:
+    cluster = _start("pytest-three", brokers=3, sasl=False)
+    try:
+        yield cluster
+    finally:
+        _stop(cluster)
+
+
+@pytest.fixture(scope="session")
+def sasl_cluster() -> Iterator[ClusterHandle]:
+    cluster = _start("pytest-sasl", brokers=1, sasl=True)
+    try:
+        yield cluster
+    finally:
+        _stop(cluster)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+def make_settings(bootstrap_servers: str, data_dir: Path, **overrides: Any) -> Any:
+    from mcp_server.settings import Settings
+
+    return Settings(bootstrap_servers=bootstrap_servers, data_dir=data_dir, **overrides)
+
+
+@pytest.fixture
+def settings(kafka_cluster: ClusterHandle, data_dir: Path) -> Any:
+    return make_settings(kafka_cluster.bootstrap_servers, data_dir)
+
+
+@pytest.fixture
+async def mcp_client(settings: Any) -> AsyncIterator[Any]:
+    """An in-memory MCP client connected to a server built on ``settings``."""
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    async with Client(build_server(settings), raise_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(kafka_cluster: ClusterHandle) -> Any:
+    """A separate admin client, to check effects without going through the tool under test."""
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": kafka_cluster.bootstrap_servers})
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def topic_name() -> str:
+    return unique("topic")
