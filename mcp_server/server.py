@@ -23,6 +23,13 @@ log = logging.getLogger("kafka_agent.server")
 # One module per area under mcp_server/tools/, each with register(server). Order is the order tools are listed in.
 TOOL_MODULES = [
     "topics",
+    "groups",
+    "messages",
+    "agent",
+    "security",
+    "health",
+    "perf",
+    "policy",
 ]
 
 INSTRUCTIONS = (

@@ -1,0 +1,219 @@
+"""MCP tools for consumer groups: list, describe, lag, offset resets and deletion."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from mcp_server.app import AppContext
+from mcp_server.kafka import groups as kgroups
+from mcp_server.kafka import lag as klag
+from mcp_server.safety import Change, ConsentPreview
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
+GroupArg = Annotated[str, Field(description="Consumer group id.")]
+ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+
+
+class ResetOffsetsOutcome(BaseModel):
+    group_id: str
+    topic: str
+    executed: bool = Field(description="True only when the offsets were changed by this call.")
+    plan: list[kgroups.OffsetPlanEntry] = Field(description="Current and planned offset per partition.")
+    consent: ConsentPreview | None = Field(default=None, description="Present when confirmation is needed.")
+
+
+class DeleteGroupOutcome(BaseModel):
+    executed: bool = Field(description="True only when the group was deleted by this call.")
+    consent: ConsentPreview | None = None
+    result: kgroups.DeleteGroupResult | None = None
+
+
+def lag_cache(app: AppContext) -> klag.EndOffsetCache:
+    return app.lazy.get("lag.end_offsets", lambda: klag.EndOffsetCache(app.settings.lag_cache_ttl_s))
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="read", title="List consumer groups")
+    async def kafka_list_consumer_groups(
+        ctx: Ctx,
+        states: Annotated[
+            list[str] | None, Field(description="Only groups in these states, e.g. ['STABLE'] or ['EMPTY'].")
+        ] = None,
+        topic: Annotated[
+            str | None, Field(description="Only groups consuming this topic (assigned or with committed offsets).")
+        ] = None,
+        name_pattern: Annotated[str | None, Field(description="Regular expression the group id must match.")] = None,
+        cluster: ClusterArg = None,
+    ) -> kgroups.GroupList:
+        """List the consumer groups of a cluster with their state, protocol type (CLASSIC or CONSUMER) and member
+        count. Filter by state, by a topic the group reads, or by a name pattern. Use kafka_consumer_lag next to
+        see how far behind they are."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return await app.run(
+            kgroups.list_groups,
+            app.clients.admin(cfg.name),
+            timeout=app.timeout,
+            states=states,
+            name_pattern=name_pattern,
+            topic=topic,
+        )
+
+    @kafka_tool(server, kind="read", title="Describe consumer group")
+    async def kafka_describe_consumer_group(
+        ctx: Ctx, group: GroupArg, cluster: ClusterArg = None
+    ) -> kgroups.GroupDescription:
+        """Describe one consumer group: state, protocol type, partition assignor, coordinator broker, and every
+        member with its client id, host and assigned partitions."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return await app.run(kgroups.describe_group, app.clients.admin(cfg.name), group, timeout=app.timeout)
+
+    @kafka_tool(server, kind="read", title="Consumer lag")
+    async def kafka_consumer_lag(
+        ctx: Ctx,
+        groups: Annotated[
+            list[str] | None, Field(description="Group ids; omit for every group of the cluster.")
+        ] = None,
+        topic: Annotated[str | None, Field(description="Only partitions of this topic.")] = None,
+        include_partitions: Annotated[
+            bool, Field(description="Per-partition rows; false keeps only totals per topic and group.")
+        ] = True,
+        include_time_lag: Annotated[
+            bool,
+            Field(description="Also estimate time lag: the age of the record at the committed offset (slower)."),
+        ] = False,
+        cluster: ClusterArg = None,
+    ) -> klag.LagReport:
+        """Consumer lag for one group, several, or all groups: per partition the committed offset, the log end
+        offset and the lag, with totals per topic and per group. Partitions without a committed offset are reported
+        as such (lag null), never guessed. With include_time_lag, also how old the next unread record is. Use this
+        first when consumers fall behind."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        time_conf = app.clients.consumer_config(cfg.name) if include_time_lag else None
+        return await app.run(
+            klag.consumer_lag,
+            app.clients.admin(cfg.name),
+            cluster=cfg.name,
+            cache=lag_cache(app),
+            timeout=app.timeout,
+            groups=groups,
+            topic=topic,
+            include_partitions=include_partitions,
+            time_lag_consumer=time_conf,
+        )
+
+    @kafka_tool(server, kind="destructive", title="Reset consumer group offsets")
+    async def kafka_reset_offsets(
+        ctx: Ctx,
+        group: GroupArg,
+        topic: Annotated[str, Field(description="Topic whose committed offsets to move.")],
+        to: Annotated[
+            kgroups.ResetTo,
+            Field(
+                description="earliest, latest, timestamp (value = ms since epoch), offset (value), shift (value=±N)."
+            ),
+        ],
+        value: Annotated[int | None, Field(description="Timestamp ms, offset, or signed shift, per 'to'.")] = None,
+        partitions: Annotated[list[int] | None, Field(description="Only these partitions; omit for all.")] = None,
+        clamp: Annotated[
+            bool, Field(description="Move targets outside the log to the nearest end instead of refusing.")
+        ] = False,
+        dry_run: Annotated[bool, Field(description="Only show the plan (default). False to apply it.")] = True,
+        confirm_token: ConfirmArg = None,
+        cluster: ClusterArg = None,
+    ) -> ResetOffsetsOutcome:
+        """Move a consumer group's committed offsets on one topic: to earliest, latest, a timestamp, an explicit
+        offset, or shifted by N. Dry run by default: returns the current and planned offset per partition and a
+        confirmation token, changing nothing. To apply, show the plan to the user and call again with the same
+        arguments, dry_run=false and confirm_token. Refuses a group with active members, and targets outside
+        [log start, log end] unless clamp=true."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        admin = app.clients.admin(cfg.name)
+        plan = await app.run(
+            kgroups.plan_reset,
+            admin,
+            group,
+            topic,
+            to=to,
+            value=value,
+            partitions=partitions,
+            clamp=clamp,
+            timeout=app.timeout,
+        )
+        change = Change(
+            tool="kafka_reset_offsets",
+            cluster=cfg.name,
+            action="group.offsets.reset",
+            resource_type="group",
+            resources=[group],
+            destructive=True,
+            arguments={
+                "group": group,
+                "topic": topic,
+                "to": to,
+                "value": value,
+                "partitions": partitions,
+                "clamp": clamp,
+            },
+            details={"topic": topic, "profile": cfg.profile},
+        )
+        moved = sum(1 for e in plan if e.current != e.planned)
+        effect = (
+            f"Reset the committed offsets of group {group!r} on topic {topic!r} (cluster {cfg.name!r}) to {to}"
+            f"{'' if value is None else f' {value}'}: {moved} of {len(plan)} partition(s) change; "
+            "the group will re-read or skip records accordingly."
+        )
+        preview = app.safety.authorize(change, confirm_token=None if dry_run else confirm_token, effect=effect)
+        if preview is not None:
+            return ResetOffsetsOutcome(group_id=group, topic=topic, executed=False, plan=plan, consent=preview)
+        try:
+            await app.run(kgroups.apply_reset, admin, group, plan, timeout=app.timeout)
+        except Exception as exc:
+            app.safety.record(change, decision="confirmed", error=str(exc))
+            raise
+        app.safety.record(change, decision="confirmed", result=[e.model_dump() for e in plan])
+        return ResetOffsetsOutcome(group_id=group, topic=topic, executed=True, plan=plan)
+
+    @kafka_tool(server, kind="destructive", title="Delete consumer group")
+    async def kafka_delete_consumer_group(
+        ctx: Ctx, group: GroupArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
+    ) -> DeleteGroupOutcome:
+        """Delete a consumer group and all its committed offsets. Refuses a group with active members. The first
+        call changes nothing and returns the effect and a confirmation token; an identical second call with
+        confirm_token deletes. Ask the user first."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        admin = app.clients.admin(cfg.name)
+        await app.run(kgroups.require_inactive, admin, group, timeout=app.timeout, action="delete the group")
+        committed = await app.run(kgroups.committed_offsets, admin, group, timeout=app.timeout)
+        change = Change(
+            tool="kafka_delete_consumer_group",
+            cluster=cfg.name,
+            action="group.delete",
+            resource_type="group",
+            resources=[group],
+            destructive=True,
+            arguments={"group": group},
+        )
+        effect = (
+            f"Delete consumer group {group!r} on cluster {cfg.name!r} ({cfg.bootstrap_servers}) with its committed "
+            f"offsets on {len(committed)} partition(s); a consumer that joins it later starts from its "
+            "auto.offset.reset position."
+        )
+        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        if preview is not None:
+            return DeleteGroupOutcome(executed=False, consent=preview)
+        try:
+            result = await app.run(kgroups.delete_group, admin, group, timeout=app.timeout)
+        except Exception as exc:
+            app.safety.record(change, decision="confirmed", error=str(exc))
+            raise
+        app.safety.record(change, decision="confirmed", result=result.model_dump())
+        return DeleteGroupOutcome(executed=True, result=result)
