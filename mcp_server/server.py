@@ -25,11 +25,6 @@ TOOL_MODULES = [
     "topics",
     "groups",
     "messages",
-    "agent",
-    "security",
-    "health",
-    "perf",
-    "policy",
 ]
 
 INSTRUCTIONS = (
