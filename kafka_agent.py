@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("mcp_server.cli", "run the MCP server (stdio by default, --transport http for streamable HTTP)"),
     "dev-cluster": ("devcluster.cli", "start, stop or inspect a local Apache Kafka cluster (KRaft, no Docker)"),
     "lag": ("mcp_server.lag_cli", "show consumer lag per group and partition in a table (--watch refreshes it)"),
+    "audit": ("mcp_server.safety.audit_cli", "show the audit log of mutating calls (audit tail -n N)"),
 }
 
 

@@ -10,12 +10,18 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from mcp_server.errors import InvalidArgument, ProtectedResource, ReadOnlyMode
+from mcp_server.errors import InvalidArgument, KafkaAgentError, PolicyViolation, ProtectedResource, ReadOnlyMode
+from mcp_server.safety.policies import Finding, evaluate
 from mcp_server.settings import Settings
+
+if TYPE_CHECKING:
+    from mcp_types import InputRequiredResult
+
+    from mcp_server.tools._base import Ctx
 
 # Topics no tool may delete, truncate or reconfigure: Kafka's internal topics, the schema registry's, Connect's.
 DEFAULT_PROTECTED = re.compile(
@@ -46,6 +52,8 @@ class Change(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments, for binding/audit.")
     details: dict[str, Any] = Field(default_factory=dict, description="Facts the policies read (partitions, RF...).")
     override_reason: str | None = None
+    policy_warnings: list[str] = Field(default_factory=list, description="Set by authorize: rules that warned.")
+    overridden_rules: list[str] = Field(default_factory=list, description="Set by authorize: rules overridden.")
 
 
 class ConsentPreview(BaseModel):
@@ -70,6 +78,7 @@ class Safety:
         self._clock = clock
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
+        self._asked: dict[str, _Pending] = {}  # elicitation rounds in flight (2026-07-28 request_state)
         self._protected_extra = (
             re.compile(settings.protected_topics_pattern) if settings.protected_topics_pattern else None
         )
@@ -84,38 +93,111 @@ class Safety:
             return False
         return name not in self.settings.deny_tools
 
-    def check_tool(self, name: str, *, mutating: bool) -> None:
-        if mutating and self.settings.read_only:
-            raise ReadOnlyMode(
-                f"{name} changes the cluster, and this server runs read-only.",
-                hint="Restart the server without --read-only to allow changes.",
-            )
-        if self.settings.allow_tools and name not in self.settings.allow_tools:
-            raise ReadOnlyMode(f"{name} is not on this server's tool allow list.")
-        if name in self.settings.deny_tools:
-            raise ReadOnlyMode(f"{name} is on this server's tool deny list.")
+    def check_tool(self, name: str, *, mutating: bool, audit: bool = True) -> None:
+        """Refuse a tool the modes do not allow; a refused mutating call is written to the audit log."""
+        try:
+            if mutating and self.settings.read_only:
+                raise ReadOnlyMode(
+                    f"{name} changes the cluster, and this server runs read-only.",
+                    hint="Restart the server without --read-only to allow changes.",
+                )
+            if self.settings.allow_tools and name not in self.settings.allow_tools:
+                raise ReadOnlyMode(f"{name} is not on this server's tool allow list.")
+            if name in self.settings.deny_tools:
+                raise ReadOnlyMode(f"{name} is on this server's tool deny list.")
+        except ReadOnlyMode as exc:
+            if mutating and audit:
+                self.record(
+                    Change(tool=name, cluster="", action="tool.call", resource_type="tool"),
+                    decision="refused",
+                    error=str(exc),
+                )
+            raise
 
     def is_protected_topic(self, topic: str) -> bool:
         return bool(DEFAULT_PROTECTED.match(topic) or (self._protected_extra and self._protected_extra.search(topic)))
 
     # --- the gate -----------------------------------------------------------------------------------------------
 
+    def profile_of(self, change: Change) -> str:
+        """The profile the policies apply: ``details['profile']``, else the cluster's, else dev."""
+        given = change.details.get("profile")
+        if isinstance(given, str) and given in ("production", "staging", "dev"):
+            return given
+        try:
+            return self.settings.cluster(change.cluster).profile
+        except KafkaAgentError:
+            return "dev"
+
+    def check(self, change: Change) -> list[Finding]:
+        """Refuse (``Refused`` subclasses) or return the warnings; consent is not part of this step."""
+        try:
+            self.check_tool(change.tool, mutating=True, audit=False)
+            if change.resource_type == "topic":
+                for topic in change.resources:
+                    if self.is_protected_topic(topic):
+                        raise ProtectedResource(
+                            f"Topic {topic!r} is protected (internal, registry, Connect or configured pattern): "
+                            f"{change.tool} may not change it.",
+                        )
+            findings = evaluate(change.action, change.details, profile=self.profile_of(change))
+            refusals = [f for f in findings if f.severity == "refuse"]
+            if refusals:
+                self._refuse_or_override(change, refusals)
+        except KafkaAgentError as exc:
+            self.record(change, decision="refused", error=str(exc))
+            raise
+        warnings = [f for f in findings if f.severity == "warn"]
+        change.policy_warnings = [f"{f.rule}: {f.message}" for f in warnings]
+        return warnings
+
+    def _refuse_or_override(self, change: Change, refusals: list[Finding]) -> None:
+        reason = (change.override_reason or "").strip()
+        fixed = [f for f in refusals if not (f.overridable and reason)]
+        if not fixed:
+            change.overridden_rules = sorted({f.rule for f in refusals})
+            return
+        profile = self.profile_of(change)
+        parts = [f"rule {f.rule!r}: {f.message} Why: {f.why} Compliant: {f.fix}" for f in fixed]
+        names = ", ".join(sorted({f.rule for f in fixed}))
+        hint = None
+        if reason and any(not f.overridable for f in fixed):
+            hint = f"override_reason cannot override {names}: change the call to the compliant form."
+        elif not reason and all(f.overridable for f in fixed):
+            hint = "If this is deliberate, repeat the call with override_reason explaining why (it is audited)."
+        raise PolicyViolation(
+            f"{change.tool} refused by policy ({profile} profile of cluster {change.cluster!r}): " + " | ".join(parts),
+            rule=fixed[0].rule,
+            hint=hint,
+        )
+
     def authorize(self, change: Change, *, confirm_token: str | None, effect: str) -> ConsentPreview | None:
         """Refuse, ask for consent (destructive changes), or allow. See the module docstring."""
-        self.check_tool(change.tool, mutating=True)
-        if change.resource_type == "topic":
-            for topic in change.resources:
-                if self.is_protected_topic(topic):
-                    raise ProtectedResource(
-                        f"Topic {topic!r} is protected (internal, registry, Connect or configured pattern): "
-                        f"{change.tool} may not change it.",
-                    )
+        self.check(change)
         if not change.destructive:
             return None
         if confirm_token:
-            self._redeem(confirm_token, change)
+            try:
+                self._redeem(confirm_token, change)
+            except KafkaAgentError as exc:
+                self.record(change, decision="refused", error=str(exc))
+                raise
             return None
         return self._issue(change, effect)
+
+    async def confirm(
+        self, ctx: Ctx, change: Change, *, confirm_token: str | None, effect: str
+    ) -> ConsentPreview | InputRequiredResult | None:
+        """Like ``authorize``, but a destructive change asks the person through MCP elicitation when the client
+        supports it (typing the resource's name); otherwise the token flow of ``authorize``.
+
+        Returns None to go ahead, a ``ConsentPreview`` to return to the model (token flow), or an
+        ``InputRequiredResult`` the tool returns as is (2026-07-28 clients answer it and retry the call).
+        A declined, cancelled or mistyped confirmation raises ``Refused``: nothing is changed.
+        """
+        from mcp_server.safety.elicit import confirm_with_person
+
+        return await confirm_with_person(self, ctx, change, confirm_token=confirm_token, effect=effect)
 
     def _digest(self, change: Change) -> str:
         bound = {
@@ -142,6 +224,21 @@ class Safety:
                 "again with exactly the same arguments plus confirm_token. The token works once."
             ),
         )
+
+    def remember_question(self, change: Change) -> str:
+        """A single-use handle for a question put to the person, bound to this change (never a confirm token)."""
+        handle = secrets.token_urlsafe(18)
+        with self._lock:
+            now = self._clock()
+            self._asked = {k: v for k, v in self._asked.items() if v.expires > now}
+            self._asked[handle] = _Pending(digest=self._digest(change), expires=now + self.settings.confirm_ttl_s)
+        return handle
+
+    def recall_question(self, handle: str, change: Change) -> bool:
+        """True once for a live handle issued for this exact change; the handle is spent either way."""
+        with self._lock:
+            pending = self._asked.pop(handle, None)
+        return pending is not None and pending.expires >= self._clock() and pending.digest == self._digest(change)
 
     def _redeem(self, token: str, change: Change) -> None:
         with self._lock:
@@ -177,6 +274,8 @@ class Safety:
             "arguments": redact(change.arguments),
             "decision": decision,
             "override_reason": change.override_reason,
+            "overridden_rules": change.overridden_rules,
+            "policy_warnings": change.policy_warnings,
             "result": redact(result),
             "error": error,
         }

@@ -1,0 +1,176 @@
+"""MCP tools of the guardrails: check a planned change against the policies, audit a cluster's readiness."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from mcp_server.errors import KafkaAgentError
+from mcp_server.safety import policies
+from mcp_server.safety.readiness import ReadinessReport, audit_cluster
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
+ProfileArg = Annotated[
+    Literal["production", "staging", "dev"] | None,
+    Field(description="Judge as this profile instead of the cluster's own (e.g. 'production' before a promotion)."),
+]
+Action = Literal[
+    "topic.create",
+    "topic.config.alter",
+    "topic.partitions.add",
+    "producer.configure",
+    "consumer.configure",
+    "schema.register",
+]
+
+
+class PolicyCheck(BaseModel):
+    cluster: str
+    profile: str
+    action: str
+    verdict: Literal["allowed", "allowed_with_warnings", "allowed_by_override", "refused"]
+    findings: list[policies.Finding] = Field(description="Every rule the plan breaks, with why and the compliant fix.")
+    refused_by: list[str] = Field(description="Names of the rules that would refuse the change.")
+    notes: list[str] = Field(default_factory=list, description="Read-only mode, protected topics, missing facts.")
+
+
+def _verdict(findings: list[policies.Finding], override_reason: str | None, blocked: bool) -> tuple[str, list[str]]:
+    refusals = [f for f in findings if f.severity == "refuse"]
+    if blocked:
+        return "refused", sorted({f.rule for f in refusals})
+    if refusals:
+        if override_reason and override_reason.strip() and all(f.overridable for f in refusals):
+            return "allowed_by_override", []
+        return "refused", sorted({f.rule for f in refusals if not (f.overridable and override_reason)})
+    return ("allowed_with_warnings" if findings else "allowed"), []
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="read", title="Check a change against the policies")
+    async def kafka_check_policy(
+        ctx: Ctx,
+        action: Annotated[Action, Field(description="The kind of change planned.")] = "topic.create",
+        topic: Annotated[str | None, Field(description="The topic concerned, if any.")] = None,
+        partitions: Annotated[int | None, Field(description="Planned partition count.")] = None,
+        replication_factor: Annotated[int | None, Field(description="Planned replication factor.")] = None,
+        configs: Annotated[dict[str, str] | None, Field(description="Topic configs to set.")] = None,
+        delete_configs: Annotated[list[str] | None, Field(description="Topic configs to reset.")] = None,
+        high_throughput: Annotated[
+            bool | None, Field(description="True for a high-volume topic; False declares a low-volume one.")
+        ] = None,
+        expected_msgs_per_sec: Annotated[
+            float | None, Field(description="Expected records per second, to size partitions.")
+        ] = None,
+        producer_config: Annotated[
+            dict[str, str] | None, Field(description="Producer properties (enable.idempotence, acks, ...).")
+        ] = None,
+        durable: Annotated[bool | None, Field(description="Whether the producer's data must not be lost.")] = None,
+        consumer_config: Annotated[
+            dict[str, str] | None, Field(description="Consumer properties (enable.auto.commit, ...).")
+        ] = None,
+        critical: Annotated[bool | None, Field(description="Whether the consumer handles critical data.")] = None,
+        schema_compatible: Annotated[
+            bool | None, Field(description="For schema.register: the registry's compatibility test result.")
+        ] = None,
+        schema_reasons: Annotated[
+            list[str] | None, Field(description="For schema.register: why it is incompatible.")
+        ] = None,
+        override_reason: Annotated[
+            str | None, Field(description="A reason that would override rules marked overridable.")
+        ] = None,
+        profile: ProfileArg = None,
+        cluster: ClusterArg = None,
+    ) -> PolicyCheck:
+        """Check a planned change against the guardrail policies WITHOUT making it (use it to validate a plan
+        before creating topics, altering configs, configuring producers/consumers or registering schemas).
+        Returns the verdict and, for each broken rule, its name, why it exists and the compliant alternative."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        judged = profile or cfg.profile
+        notes: list[str] = []
+        details: dict[str, Any] = {"profile": judged}
+        facts = {
+            "partitions": partitions,
+            "replication_factor": replication_factor,
+            "configs": configs,
+            "delete_configs": delete_configs,
+            "high_throughput": high_throughput,
+            "expected_msgs_per_sec": expected_msgs_per_sec,
+            "producer_config": producer_config,
+            "durable": durable,
+            "consumer_config": consumer_config,
+            "critical": critical,
+        }
+        details.update({k: v for k, v in facts.items() if v is not None})
+        if action == "schema.register":
+            details.update({"compatible": schema_compatible is not False, "reasons": schema_reasons or []})
+            if topic:
+                details["subject"] = topic
+            if schema_compatible is None:
+                notes.append("schema_compatible not given: run the registry's compatibility test first.")
+        if action == "topic.config.alter" and topic:
+            from mcp_server.kafka.topics import describe_configs
+
+            try:
+                current = await app.run(
+                    describe_configs,
+                    app.clients.admin(cfg.name),
+                    "TOPIC",
+                    topic,
+                    timeout=app.timeout,
+                    include_defaults=False,
+                )
+                details["current_configs"] = {c.name: c.value for c in current if c.value is not None}
+            except KafkaAgentError as exc:
+                notes.append(f"Current configs of {topic!r} not read ({exc.message}); judged on the change alone.")
+        findings = policies.evaluate(action, details, profile=judged)
+        blocked = False
+        if app.settings.read_only and action.startswith(("topic.", "schema.")):
+            notes.append("This server runs read-only: the change itself would be refused.")
+        if topic and action.startswith("topic.") and app.safety.is_protected_topic(topic):
+            notes.append(f"Topic {topic!r} is protected: no tool may change it.")
+            blocked = True
+        verdict, refused_by = _verdict(findings, override_reason, blocked)
+        return PolicyCheck(
+            cluster=cfg.name,
+            profile=judged,
+            action=action,
+            verdict=verdict,  # type: ignore[arg-type]
+            findings=findings,
+            refused_by=refused_by + (["protected-topic"] if blocked else []),
+            notes=notes,
+        )
+
+    @kafka_tool(server, kind="read", title="Audit cluster readiness")
+    async def kafka_audit_cluster(
+        ctx: Ctx,
+        profile: ProfileArg = None,
+        topic_pattern: Annotated[
+            str | None, Field(description="Regular expression: audit only the topics it matches.")
+        ] = None,
+        include_groups: Annotated[bool, Field(description="Also check consumer groups' lag.")] = True,
+        lag_threshold: Annotated[
+            int, Field(ge=0, description="Lag (records) above which a group is flagged.")
+        ] = 100_000,
+        cluster: ClusterArg = None,
+    ) -> ReadinessReport:
+        """Production-readiness report of a cluster: every topic against the guardrail policies (replication,
+        min ISR, unclean election, retention, partitions), partition health, broker defaults, consumer lag and the
+        schema registry's compatibility. Returns a 0-100 score, findings with a concrete fix each, and the status
+        of each success criterion."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return await app.run(
+            audit_cluster,
+            app.clients.admin(cfg.name),
+            cluster_name=cfg.name,
+            profile=profile or cfg.profile,
+            timeout=app.timeout,
+            topic_pattern=topic_pattern,
+            include_groups=include_groups,
+            lag_threshold=lag_threshold,
+            schema_registry_url=cfg.schema_registry_url,
+        )

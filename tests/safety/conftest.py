@@ -1,0 +1,95 @@
+"""Fixtures of the guardrail tests: servers on a chosen profile, a server whose gate has a hand-driven clock, and the
+audit log's lines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ClusterHandle, make_settings
+
+
+def read_audit(data_dir: Path) -> list[dict[str, Any]]:
+    path = data_dir / "audit.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class FakeClock:
+    """A clock the test moves by hand (the gate's token expiry reads it)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@asynccontextmanager
+async def client_for(
+    settings: Any, *, clock: Callable[[], float] | None = None, **client_kwargs: Any
+) -> AsyncIterator[Any]:
+    """An in-memory client on a server built from ``settings``; with ``clock``, the gate reads that clock."""
+    from mcp import Client
+
+    from mcp_server.app import AppContext
+    from mcp_server.kafka.clients import KafkaClients
+    from mcp_server.safety import Safety
+    from mcp_server.server import build_server
+
+    shared = None
+    if clock is not None:
+        shared = AppContext(settings=settings, clients=KafkaClients(settings), safety=Safety(settings, clock=clock))
+    try:
+        async with Client(build_server(settings, shared=shared), raise_exceptions=False, **client_kwargs) as client:
+            yield client
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+@pytest.fixture
+def prod3_settings(kafka3_cluster: ClusterHandle, data_dir: Path) -> Any:
+    """The three-broker cluster judged as production."""
+    return make_settings(kafka3_cluster.bootstrap_servers, data_dir, profile="production")
+
+
+@pytest.fixture
+def admin3(kafka3_cluster: ClusterHandle) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": kafka3_cluster.bootstrap_servers})
+
+
+def topic_exists(admin: Any, name: str) -> bool:
+    return name in admin.list_topics(timeout=10).topics
+
+
+def create_topic_directly(
+    admin: Any, name: str, *, partitions: int = 1, rf: int = 1, configs: dict[str, str] | None = None
+) -> None:
+    """Create a topic with a separate admin client, bypassing the server and its policies."""
+    from confluent_kafka.admin import NewTopic
+
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=rf, config=configs or {})], request_timeout=15
+    )
+    futures[name].result(timeout=20)
+
+
+async def wait_gone(admin: Any, name: str) -> bool:
+    import anyio
+
+    with anyio.move_on_after(15):
+        while topic_exists(admin, name):
+            await anyio.sleep(0.2)
+    return not topic_exists(admin, name)

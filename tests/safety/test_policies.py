@@ -1,0 +1,314 @@
+"""Each policy rule: a violating call is refused with the rule's name, a compliant one passes, an override is recorded.
+
+Topic rules go through the real tools on the three-broker cluster judged as production (checked with a separate
+admin client); producer, consumer and schema rules go through the gate itself (the contract other tools call) and
+through kafka_check_policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_server.errors import PolicyViolation
+from mcp_server.safety import Change, Safety
+from mcp_server.safety.policies import RULES, evaluate
+from tests.conftest import ClusterHandle, make_settings, unique
+from tests.helpers import assert_tool_error, structured
+from tests.safety.conftest import client_for, read_audit, topic_exists
+
+pytestmark = pytest.mark.anyio
+
+GOOD = {"min.insync.replicas": "2"}
+
+
+def _change(action: str, details: dict[str, Any], *, override: str | None = None, **kw: Any) -> Change:
+    return Change(
+        tool=kw.pop("tool", "test_tool"),
+        cluster="local",
+        action=action,
+        resource_type=kw.pop("resource_type", "topic"),
+        resources=kw.pop("resources", ["orders"]),
+        details=details,
+        override_reason=override,
+        **kw,
+    )
+
+
+# --- the engine itself -----------------------------------------------------------------------------------------
+
+
+def test_every_rule_is_documented() -> None:
+    for rule in RULES:
+        assert rule.why and rule.fix and rule.title, rule.name
+        assert set(rule.severity) == {"production", "staging", "dev"}, rule.name
+
+
+@pytest.mark.parametrize(
+    ("action", "details", "rule"),
+    [
+        (
+            "topic.create",
+            {"partitions": 1, "replication_factor": 3, "configs": GOOD},
+            "single-partition-high-throughput",
+        ),
+        (
+            "topic.create",
+            {"partitions": 3, "replication_factor": 3, "configs": GOOD, "expected_msgs_per_sec": 60000},
+            "single-partition-high-throughput",
+        ),
+        ("topic.create", {"partitions": 6, "replication_factor": 2, "configs": GOOD}, "replication-factor-min"),
+        (
+            "topic.create",
+            {"partitions": 6, "replication_factor": 3, "configs": {"min.insync.replicas": "1"}},
+            "min-insync-replicas-min",
+        ),
+        ("topic.create", {"partitions": 6, "replication_factor": 3}, "min-insync-replicas-min"),
+        (
+            "topic.create",
+            {"partitions": 6, "replication_factor": 3, "configs": {"min.insync.replicas": "4"}},
+            "min-insync-above-replication",
+        ),
+        ("topic.config.alter", {"configs": {"unclean.leader.election.enable": "true"}}, "unclean-leader-election"),
+        ("topic.config.alter", {"configs": {"retention.ms": "-1"}}, "unlimited-retention"),
+        ("producer.configure", {"producer_config": {"acks": "all"}}, "producer-durability"),
+        ("producer.configure", {"producer_config": {"enable.idempotence": "true", "acks": "1"}}, "producer-durability"),
+        ("consumer.configure", {"consumer_config": {"group.id": "billing"}}, "consumer-auto-commit"),
+        ("consumer.configure", {"consumer_config": {"enable.auto.commit": "true"}}, "consumer-auto-commit"),
+        (
+            "schema.register",
+            {"compatible": False, "reasons": ["field email removed"], "subject": "u-value"},
+            "schema-compatibility",
+        ),
+    ],
+)
+def test_production_refuses_each_violation_by_name(
+    tmp_path: Path, action: str, details: dict[str, Any], rule: str
+) -> None:
+    safety = Safety(make_settings("127.0.0.1:1", tmp_path, profile="production"))
+    change = _change(action, details)
+    with pytest.raises(PolicyViolation) as info:
+        safety.authorize(change, confirm_token=None, effect="test")
+    assert rule in str(info.value)
+    assert "Why:" in str(info.value) and "Compliant:" in str(info.value)
+    entry = read_audit(tmp_path)[-1]
+    assert entry["decision"] == "refused" and rule in entry["error"]
+
+
+@pytest.mark.parametrize(
+    ("action", "details"),
+    [
+        ("topic.create", {"partitions": 12, "replication_factor": 3, "configs": GOOD}),
+        ("topic.create", {"partitions": 1, "replication_factor": 3, "configs": GOOD, "high_throughput": False}),
+        ("topic.config.alter", {"configs": {"retention.ms": "-1", "cleanup.policy": "compact"}}),
+        ("topic.config.alter", {"configs": {"retention.ms": "-1", "retention.bytes": "1073741824"}}),
+        ("topic.config.alter", {"configs": {"unclean.leader.election.enable": "false"}}),
+        ("producer.configure", {"producer_config": {"enable.idempotence": "true", "acks": "all"}}),
+        ("producer.configure", {"producer_config": {"acks": "1"}, "durable": False}),
+        ("consumer.configure", {"consumer_config": {"enable.auto.commit": "false"}}),
+        ("consumer.configure", {"consumer_config": {"enable.auto.commit": "true"}, "critical": False}),
+        ("schema.register", {"compatible": True, "reasons": []}),
+    ],
+)
+def test_production_allows_compliant_changes(tmp_path: Path, action: str, details: dict[str, Any]) -> None:
+    safety = Safety(make_settings("127.0.0.1:1", tmp_path, profile="production"))
+    change = _change(action, details)
+    assert safety.authorize(change, confirm_token=None, effect="test") is None
+    assert change.overridden_rules == [] and change.policy_warnings == []
+
+
+def test_profiles_set_severity() -> None:
+    rf1 = {"partitions": 1, "replication_factor": 1}
+    assert {f.rule for f in evaluate("topic.create", rf1, profile="dev")} == set()
+    staging = evaluate("topic.create", rf1, profile="staging")
+    assert {f.rule for f in staging} >= {"replication-factor-min", "single-partition-high-throughput"}
+    assert all(f.severity == "warn" for f in staging)
+    unclean = {"configs": {"unclean.leader.election.enable": "true"}}
+    assert [f.severity for f in evaluate("topic.config.alter", unclean, profile="dev")] == ["warn"]
+    assert [f.severity for f in evaluate("topic.config.alter", unclean, profile="staging")] == ["refuse"]
+    declared = {"partitions": 1, "replication_factor": 1, "high_throughput": True}
+    assert [f.rule for f in evaluate("topic.create", declared, profile="dev")] == ["single-partition-high-throughput"]
+
+
+def test_override_only_for_overridable_rules(tmp_path: Path) -> None:
+    safety = Safety(make_settings("127.0.0.1:1", tmp_path, profile="production"))
+    for action, details, rule in [
+        ("producer.configure", {"producer_config": {"acks": "1"}}, "producer-durability"),
+        ("consumer.configure", {"consumer_config": {"enable.auto.commit": "true"}}, "consumer-auto-commit"),
+    ]:
+        change = _change(action, details, override="metrics only; a lost sample is harmless")
+        assert safety.authorize(change, confirm_token=None, effect="x") is None
+        assert change.overridden_rules == [rule]
+        safety.record(change, decision="allowed", result={"ok": True})
+        entry = read_audit(tmp_path)[-1]
+        assert entry["overridden_rules"] == [rule]
+        assert entry["override_reason"] == "metrics only; a lost sample is harmless"
+    for action, details, rule in [
+        ("topic.config.alter", {"configs": {"unclean.leader.election.enable": "true"}}, "unclean-leader-election"),
+        ("schema.register", {"compatible": False, "reasons": ["type changed"]}, "schema-compatibility"),
+        ("topic.create", {"partitions": 6, "replication_factor": 1, "configs": GOOD}, "replication-factor-min"),
+    ]:
+        with pytest.raises(PolicyViolation) as info:
+            safety.authorize(_change(action, details, override="I know better"), confirm_token=None, effect="x")
+        assert rule in str(info.value) and "cannot override" in str(info.value)
+
+
+def test_secrets_are_redacted_in_the_audit_log(tmp_path: Path) -> None:
+    safety = Safety(make_settings("127.0.0.1:1", tmp_path))
+    change = _change(
+        "user.upsert",
+        {},
+        resource_type="user",
+        arguments={"user": "alice", "password": "hunter2", "nested": {"sasl.jaas.config": "secret"}},
+    )
+    safety.record(change, decision="allowed")
+    line = (tmp_path / "audit.jsonl").read_text()
+    assert "hunter2" not in line and "secret" not in line.replace('"***"', "")
+    assert read_audit(tmp_path)[-1]["arguments"]["password"] == "***"
+
+
+# --- through the real tools on real Kafka ----------------------------------------------------------------------
+
+
+async def test_topic_rules_through_the_tools_on_a_production_cluster(prod3_settings: Any, admin3: Any) -> None:
+    data_dir = prod3_settings.data_dir
+    async with client_for(prod3_settings) as client:
+        cases = [
+            ({"partitions": 6, "replication_factor": 1, "configs": GOOD}, "replication-factor-min"),
+            (
+                {"partitions": 6, "replication_factor": 3, "configs": {"min.insync.replicas": "1"}},
+                "min-insync-replicas-min",
+            ),
+            (
+                {
+                    "partitions": 6,
+                    "replication_factor": 3,
+                    "configs": {**GOOD, "unclean.leader.election.enable": "true"},
+                },
+                "unclean-leader-election",
+            ),
+            (
+                {"partitions": 6, "replication_factor": 3, "configs": {**GOOD, "retention.ms": "-1"}},
+                "unlimited-retention",
+            ),
+            ({"partitions": 1, "replication_factor": 3, "configs": GOOD}, "single-partition-high-throughput"),
+        ]
+        for args, rule in cases:
+            name = unique("pol")
+            result = await client.call_tool("kafka_create_topic", {"topic": name, **args})
+            assert_tool_error(result, rule, "compliant")
+            assert not topic_exists(admin3, name), f"{rule}: a refused create must not create the topic"
+
+        compliant = unique("pol-ok")
+        created = structured(
+            await client.call_tool(
+                "kafka_create_topic", {"topic": compliant, "partitions": 6, "replication_factor": 3, "configs": GOOD}
+            )
+        )
+        assert created["created"] is True
+        meta = admin3.list_topics(timeout=10).topics[compliant]
+        assert len(meta.partitions) == 6 and all(len(p.replicas) == 3 for p in meta.partitions.values())
+
+        altered = await client.call_tool(
+            "kafka_alter_topic_config", {"topic": compliant, "set_configs": {"unclean.leader.election.enable": "true"}}
+        )
+        assert_tool_error(altered, "unclean-leader-election")
+        bad_isr = await client.call_tool(
+            "kafka_alter_topic_config", {"topic": compliant, "set_configs": {"min.insync.replicas": "1"}}
+        )
+        assert_tool_error(bad_isr, "min-insync-replicas-min")
+
+        # Overridable rules pass with a reason, and the audit log says which rule and why.
+        forever = unique("pol-ovr")
+        reason = "legal hold: ledger must be kept forever"
+        done = structured(
+            await client.call_tool(
+                "kafka_create_topic",
+                {
+                    "topic": forever,
+                    "partitions": 1,
+                    "replication_factor": 3,
+                    "configs": {**GOOD, "retention.ms": "-1"},
+                    "override_reason": reason,
+                },
+            )
+        )
+        assert done["created"] is True and topic_exists(admin3, forever)
+    entries = read_audit(data_dir)
+    mine = [e for e in entries if forever in e["resources"] and e["decision"] == "allowed"]
+    assert mine and mine[-1]["override_reason"] == reason
+    assert mine[-1]["overridden_rules"] == ["single-partition-high-throughput", "unlimited-retention"]
+    refused = [e for e in entries if e["decision"] == "refused"]
+    assert len(refused) >= 7 and all(e["error"] for e in refused)
+    admin3.delete_topics([compliant, forever], request_timeout=15)
+
+
+async def test_dev_profile_allows_rf1_on_the_single_broker(settings: Any, admin: Any) -> None:
+    name = unique("dev")
+    async with client_for(settings) as client:
+        created = structured(
+            await client.call_tool("kafka_create_topic", {"topic": name, "partitions": 1, "replication_factor": 1})
+        )
+    assert created["created"] is True and topic_exists(admin, name)
+    admin.delete_topics([name], request_timeout=15)
+
+
+async def test_check_policy_tool_validates_without_changing(settings: Any, admin: Any) -> None:
+    name = unique("chk")
+    async with client_for(settings) as client:
+        plan = {"topic": name, "partitions": 1, "replication_factor": 1, "profile": "production"}
+        report = structured(await client.call_tool("kafka_check_policy", plan))
+        assert report["verdict"] == "refused" and report["profile"] == "production"
+        assert {"replication-factor-min", "single-partition-high-throughput"} <= set(report["refused_by"])
+        assert all(f["why"] and f["fix"] for f in report["findings"])
+        assert not topic_exists(admin, name)
+
+        dev = structured(await client.call_tool("kafka_check_policy", {**plan, "profile": None}))
+        assert dev["verdict"] == "allowed" and dev["profile"] == "dev"
+
+        producer = structured(
+            await client.call_tool(
+                "kafka_check_policy",
+                {
+                    "action": "producer.configure",
+                    "producer_config": {"acks": "1"},
+                    "profile": "production",
+                    "override_reason": "best-effort metrics",
+                },
+            )
+        )
+        assert producer["verdict"] == "allowed_by_override"
+        schema = structured(
+            await client.call_tool(
+                "kafka_check_policy",
+                {
+                    "action": "schema.register",
+                    "topic": "users-value",
+                    "schema_compatible": False,
+                    "schema_reasons": ["READER_FIELD_MISSING_DEFAULT_VALUE: email"],
+                    "profile": "staging",
+                },
+            )
+        )
+        assert schema["verdict"] == "refused" and schema["refused_by"] == ["schema-compatibility"]
+        protected = structured(
+            await client.call_tool(
+                "kafka_check_policy",
+                {"action": "topic.config.alter", "topic": "__consumer_offsets", "configs": {"retention.ms": "1"}},
+            )
+        )
+        assert protected["verdict"] == "refused" and "protected-topic" in protected["refused_by"]
+    assert read_audit(settings.data_dir) == [], "checking a plan is not a change: nothing is audited"
+
+
+async def test_protected_topics_cannot_be_changed(kafka_cluster: ClusterHandle, data_dir: Path) -> None:
+    settings = make_settings(kafka_cluster.bootstrap_servers, data_dir, protected_topics_pattern=r"^billing\.")
+    async with client_for(settings) as client:
+        for topic in ["__consumer_offsets", "_schemas", "connect-offsets", "billing.ledger"]:
+            result = await client.call_tool(
+                "kafka_alter_topic_config", {"topic": topic, "set_configs": {"retention.ms": "1000"}}
+            )
+            assert_tool_error(result, "protected")
+        result = await client.call_tool("kafka_delete_topic", {"topic": "__consumer_offsets"})
+        assert_tool_error(result, "protected")
