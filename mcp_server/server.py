@@ -25,7 +25,7 @@ TOOL_MODULES = [
     "topics",
     "groups",
     "messages",
-    "policy",
+    "security",
 ]
 
 INSTRUCTIONS = (

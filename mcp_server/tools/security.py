@@ -1,0 +1,513 @@
+"""MCP tools for security: SCRAM users, ACLs and roles, login checks, client security configs.
+
+Passwords given to these tools go to the brokers (or to a throwaway login check) and nowhere else: they are typed
+``SecretStr``, left out of every ``Change`` (so out of the audit log and consent digests), and never returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field, SecretStr
+
+from mcp_server.app import AppContext
+from mcp_server.errors import AuthError, InvalidArgument, NotFound, OperationTimeout, Unreachable
+from mcp_server.kafka import security as ksec
+from mcp_server.safety import Change, ConsentPreview
+from mcp_server.settings import ClusterConfig
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+T = TypeVar("T")
+
+ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
+ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+UserArg = Annotated[str, Field(description="SCRAM user name (the principal is User:<name>).")]
+PrincipalArg = Annotated[str | None, Field(description="Principal such as 'User:analytics-app'.")]
+ResourceTypeArg = Annotated[
+    ksec.ResourceTypeName | None, Field(description="topic, group, cluster or transactional_id.")
+]
+ResourceNameArg = Annotated[
+    str | None, Field(description="Resource name (for pattern_type 'match': the name to test).")
+]
+PatternFilterArg = Annotated[
+    ksec.PatternFilterName,
+    Field(
+        description="any: every pattern; literal or prefixed: only that pattern type with exactly this name; "
+        "match: every ACL that applies to resource_name (literal, '*' and matching prefixes)."
+    ),
+]
+OperationArg = Annotated[ksec.OperationName | None, Field(description="Only ACLs for this operation.")]
+PermissionArg = Annotated[ksec.PermissionName | None, Field(description="Only allow or only deny ACLs.")]
+HostArg = Annotated[str | None, Field(description="Only ACLs for this client host ('*' is the any-host rule).")]
+
+_SASL = ("SASL_PLAINTEXT", "SASL_SSL")
+
+
+class DeleteScramOutcome(BaseModel):
+    executed: bool = Field(description="True only when credentials were deleted by this call.")
+    consent: ConsentPreview | None = Field(default=None, description="Present when confirmation is needed.")
+    results: list[ksec.ScramDeleteResult] = Field(default_factory=list, description="One entry per mechanism.")
+
+
+class DeleteAclsOutcome(BaseModel):
+    executed: bool = Field(description="True only when ACLs were deleted by this call.")
+    matching: list[ksec.Acl] = Field(description="The ACLs the filter matches now (what is, or would be, deleted).")
+    consent: ConsentPreview | None = Field(default=None, description="Present when confirmation is needed.")
+    results: list[ksec.AclDeleteItem] = Field(default_factory=list, description="One entry per deleted ACL.")
+
+
+async def _call(app: AppContext, cfg: ClusterConfig, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run an admin call; on a SASL cluster that cannot be reached, check whether the login itself fails."""
+    try:
+        return await app.run(fn, *args, **kwargs)
+    except (Unreachable, OperationTimeout):
+        if cfg.security_protocol not in _SASL:
+            raise
+        try:
+            await app.run(ksec.check_login, cfg.librdkafka_config(), timeout=min(app.timeout, 8.0))
+        except AuthError as auth:
+            raise AuthError(
+                f"Cluster {cfg.name!r}: the server's own SASL login was rejected. {auth.message}",
+                hint="Fix sasl_username / sasl_password / sasl_mechanism of this cluster in the clusters file.",
+                code=auth.code,
+            ) from None
+        except Exception:  # the login check could not tell: report the original error
+            pass
+        raise
+
+
+def _mechanisms(mechanism: str) -> list[ksec.ScramMechanismName]:
+    if mechanism == "both":
+        return list(ksec.SCRAM_MECHANISMS)
+    if mechanism not in ksec.SCRAM_MECHANISMS:
+        raise InvalidArgument(
+            f"Unknown SCRAM mechanism {mechanism!r}.", hint="Use SCRAM-SHA-256, SCRAM-SHA-512 or both."
+        )
+    return [mechanism]  # type: ignore[list-item]
+
+
+def _acl_filter(**kwargs: Any) -> ksec.AclFilter:
+    try:
+        return ksec.AclFilter(**kwargs)
+    except ValueError as exc:
+        raise InvalidArgument(f"Invalid ACL filter: {exc}") from None
+
+
+def register(server: MCPServer[Any]) -> None:
+    register_scram(server)
+    register_acls(server)
+    register_client(server)
+
+
+def register_scram(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="read", title="Describe SCRAM users")
+    async def kafka_describe_scram_users(
+        ctx: Ctx,
+        users: Annotated[list[str] | None, Field(description="User names to describe; omit for every user.")] = None,
+        cluster: ClusterArg = None,
+    ) -> ksec.ScramUserList:
+        """List the SASL/SCRAM users of a cluster and, for each, the mechanisms (SCRAM-SHA-256/512) and iteration
+        counts it can log in with. Named users without credentials are listed under 'missing'. Passwords are
+        never readable: the brokers store only salted hashes."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return await _call(app, cfg, ksec.describe_scram_users, app.clients.admin(cfg.name), users, timeout=app.timeout)
+
+    @kafka_tool(server, kind="write", idempotent=True, title="Create or update SCRAM user")
+    async def kafka_upsert_scram_user(
+        ctx: Ctx,
+        user: UserArg,
+        password: Annotated[
+            SecretStr, Field(description="The user's new password (8+ characters). Never returned or logged.")
+        ],
+        mechanism: Annotated[
+            Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "both"],
+            Field(description="Mechanism the user will log in with; 'both' sets 256 and 512."),
+        ] = "SCRAM-SHA-512",
+        iterations: Annotated[
+            int, Field(description=f"PBKDF2 iterations, {ksec.MIN_ITERATIONS}..{ksec.MAX_ITERATIONS}.")
+        ] = 8192,
+        cluster: ClusterArg = None,
+    ) -> ksec.ScramUpsertResult:
+        """Create a SASL/SCRAM user, or set a new password for an existing one. The user can log in a few
+        seconds later over the cluster's SASL listener; what it may do is decided by ACLs (kafka_grant_role,
+        kafka_create_acls). The password is never returned, logged or audited."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        mechs = _mechanisms(mechanism)
+        ksec.validate_user_name(user)
+        ksec.validate_iterations(iterations)
+        ksec.validate_password(password, user=user)
+        change = Change(
+            tool="kafka_upsert_scram_user",
+            cluster=cfg.name,
+            action="user.scram.upsert",
+            resource_type="user",
+            resources=[user],
+            arguments={"user": user, "mechanisms": mechs, "iterations": iterations},  # the password stays out
+            details={"profile": cfg.profile},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"set SCRAM credentials of {user!r}")
+        try:
+            result = await _call(
+                app,
+                cfg,
+                ksec.upsert_scram_user,
+                app.clients.admin(cfg.name),
+                user,
+                password,
+                mechanisms=mechs,
+                iterations=iterations,
+                timeout=app.timeout,
+            )
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(change, decision="allowed", result=result.model_dump())
+        return result
+
+    @kafka_tool(server, kind="destructive", title="Delete SCRAM user")
+    async def kafka_delete_scram_user(
+        ctx: Ctx,
+        user: UserArg,
+        mechanism: Annotated[
+            Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] | None,
+            Field(description="Delete only this mechanism's credential; omit to delete all of the user's."),
+        ] = None,
+        confirm_token: ConfirmArg = None,
+        cluster: ClusterArg = None,
+    ) -> DeleteScramOutcome:
+        """Delete a user's SCRAM credentials so it can no longer log in with them. The first call changes nothing:
+        it returns the effect and a confirmation token; only an identical second call with confirm_token deletes.
+        The user's ACLs are left in place (remove them with kafka_delete_acls)."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        ksec.validate_user_name(user)
+        admin = app.clients.admin(cfg.name)
+        existing = await _call(app, cfg, ksec.scram_mechanisms_of, admin, user, timeout=app.timeout)
+        if mechanism is not None and mechanism not in existing:
+            raise NotFound(
+                f"User {user!r} has no {mechanism} credential (it has: {', '.join(existing)}).",
+                hint="Omit mechanism to delete all of its credentials.",
+            )
+        mechs = [mechanism] if mechanism else existing
+        change = Change(
+            tool="kafka_delete_scram_user",
+            cluster=cfg.name,
+            action="user.scram.delete",
+            resource_type="user",
+            resources=[user],
+            destructive=True,
+            arguments={"user": user, "mechanisms": mechs},
+        )
+        effect = (
+            f"Delete the {', '.join(mechs)} credential(s) of user {user!r} on cluster {cfg.name!r} "
+            f"({cfg.bootstrap_servers}): clients logging in as {user!r} with "
+            f"{'them' if len(mechs) > 1 else 'it'} are refused from their next connection. ACLs stay."
+        )
+        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        if preview is not None:
+            return DeleteScramOutcome(executed=False, consent=preview)
+        try:
+            results = await _call(app, cfg, ksec.delete_scram_user, admin, user, mechanisms=mechs, timeout=app.timeout)
+        except Exception as exc:
+            app.safety.record(change, decision="confirmed", error=str(exc))
+            raise
+        app.safety.record(change, decision="confirmed", result=[r.model_dump() for r in results])
+        return DeleteScramOutcome(executed=any(r.ok for r in results), results=results)
+
+
+def register_acls(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="read", title="List ACLs")
+    async def kafka_list_acls(
+        ctx: Ctx,
+        principal: PrincipalArg = None,
+        resource_type: ResourceTypeArg = None,
+        resource_name: ResourceNameArg = None,
+        pattern_type: PatternFilterArg = "any",
+        operation: OperationArg = None,
+        permission: PermissionArg = None,
+        host: HostArg = None,
+        cluster: ClusterArg = None,
+    ) -> ksec.AclList:
+        """List the ACLs of a cluster, filtered by principal, resource type and name, pattern type, operation,
+        permission and host (omitted filters match everything). Use pattern_type='match' with a resource_name to
+        see every ACL that applies to that topic or group, including '*' and prefixed ones."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        flt = _acl_filter(
+            principal=principal,
+            resource_type=resource_type,
+            resource_name=resource_name,
+            pattern_type=pattern_type,
+            operation=operation,
+            permission=permission,
+            host=host,
+        )
+        return await _call(app, cfg, ksec.list_acls, app.clients.admin(cfg.name), flt, timeout=app.timeout)
+
+    async def _create(
+        ctx: Ctx, tool: str, specs: list[ksec.AclSpec], dry_run: bool, cluster: str | None, extra: dict[str, Any]
+    ) -> ksec.AclCreateResult:
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        checked = [ksec.check_spec(s) for s in specs]
+        change = Change(
+            tool=tool,
+            cluster=cfg.name,
+            action="acl.create",
+            resource_type="acl",
+            resources=[s.describe() for s in checked],
+            arguments={**extra, "acls": [s.model_dump() for s in checked], "dry_run": dry_run},
+            details={"profile": cfg.profile, "deny": any(s.permission == "deny" for s in checked)},
+        )
+        if not dry_run:
+            app.safety.authorize(change, confirm_token=None, effect=f"create {len(checked)} ACL(s)")
+        try:
+            result = await _call(
+                app, cfg, ksec.create_acls, app.clients.admin(cfg.name), checked, timeout=app.timeout, dry_run=dry_run
+            )
+        except Exception as exc:
+            if not dry_run:
+                app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        if not dry_run:
+            app.safety.record(change, decision="allowed", result=result.model_dump())
+        return result
+
+    @kafka_tool(server, kind="write", idempotent=True, title="Create ACLs")
+    async def kafka_create_acls(
+        ctx: Ctx,
+        acls: Annotated[list[ksec.AclSpec] | None, Field(description="ACL bindings to create.")] = None,
+        short_forms: Annotated[
+            list[str] | None,
+            Field(
+                description="ACLs in the short form <type>:<name>:<operation>:<resource type>:<resource name>"
+                "[:allow|deny], e.g. 'user:analytics-app:read:topic:events'; a name ending in '*' is a prefix."
+            ),
+        ] = None,
+        dry_run: Annotated[bool, Field(description="Validate and show the ACLs without creating them.")] = False,
+        cluster: ClusterArg = None,
+    ) -> ksec.AclCreateResult:
+        """Create ACLs: allow or deny a principal an operation on a topic, group, transactional id or the cluster,
+        for one literal name or every name with a prefix. Returns one result per ACL. For the usual producer or
+        consumer access prefer kafka_grant_role."""
+        specs = list(acls or []) + [ksec.parse_short_acl(s) for s in short_forms or []]
+        if not specs:
+            raise InvalidArgument("No ACLs given.", hint="Pass acls=[...] or short_forms=['user:app:read:topic:x'].")
+        return await _create(ctx, "kafka_create_acls", specs, dry_run, cluster, {})
+
+    @kafka_tool(server, kind="write", idempotent=True, title="Grant producer or consumer role")
+    async def kafka_grant_role(
+        ctx: Ctx,
+        principal: Annotated[str, Field(description="Principal such as 'User:orders-service'.")],
+        role: Annotated[
+            Literal["producer", "consumer"],
+            Field(
+                description="producer: WRITE+DESCRIBE on the topics and IDEMPOTENT_WRITE on the cluster; "
+                "consumer: READ+DESCRIBE on the topics and READ on the groups."
+            ),
+        ],
+        topics: Annotated[list[str], Field(description="Topic names (prefixes when prefixed=true).")],
+        groups: Annotated[
+            list[str] | None, Field(description="Consumer group ids (consumer role; prefixes when prefixed=true).")
+        ] = None,
+        transactional_id: Annotated[
+            str | None, Field(description="Producer role: also WRITE+DESCRIBE on this transactional id.")
+        ] = None,
+        prefixed: Annotated[
+            bool, Field(description="Treat every topic, group and transactional id as a prefix.")
+        ] = False,
+        host: Annotated[str, Field(description="Client host the ACLs apply to; '*' for any.")] = "*",
+        dry_run: Annotated[bool, Field(description="Show the ACLs without creating them.")] = False,
+        cluster: ClusterArg = None,
+    ) -> ksec.AclCreateResult:
+        """Grant the usual ACLs of a producer or consumer application in one call (allow rules only). Returns one
+        result per ACL created; use dry_run=true to see them first."""
+        specs = ksec.role_specs(
+            principal,
+            role,
+            topics=topics,
+            groups=groups,
+            transactional_id=transactional_id,
+            prefixed=prefixed,
+            host=host,
+        )
+        return await _create(ctx, "kafka_grant_role", specs, dry_run, cluster, {"role": role, "principal": principal})
+
+    @kafka_tool(server, kind="destructive", title="Delete ACLs")
+    async def kafka_delete_acls(
+        ctx: Ctx,
+        principal: PrincipalArg = None,
+        resource_type: ResourceTypeArg = None,
+        resource_name: ResourceNameArg = None,
+        pattern_type: PatternFilterArg = "any",
+        operation: OperationArg = None,
+        permission: PermissionArg = None,
+        host: HostArg = None,
+        confirm_token: ConfirmArg = None,
+        cluster: ClusterArg = None,
+    ) -> DeleteAclsOutcome:
+        """Delete the ACLs matching a filter (principal, resource, pattern, operation, permission, host; at least
+        a principal, resource type or resource name). The first call is a dry run: it lists the matching ACLs and
+        returns a confirmation token; an identical second call with confirm_token deletes exactly those ACLs."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        flt = _acl_filter(
+            principal=principal,
+            resource_type=resource_type,
+            resource_name=resource_name,
+            pattern_type=pattern_type,
+            operation=operation,
+            permission=permission,
+            host=host,
+        )
+        ksec.require_narrow_filter(flt)
+        admin = app.clients.admin(cfg.name)
+        matching = (await _call(app, cfg, ksec.list_acls, admin, flt, timeout=app.timeout)).acls
+        if not matching:
+            raise NotFound("No ACL matches this filter; nothing to delete.", hint="Check it with kafka_list_acls.")
+        described = [
+            f"{a.permission.upper()} {a.principal} {a.operation.upper()} on {a.resource_type} {a.resource_name!r} "
+            f"({a.pattern_type}) from {a.host}"
+            for a in matching
+        ]
+        change = Change(
+            tool="kafka_delete_acls",
+            cluster=cfg.name,
+            action="acl.delete",
+            resource_type="acl",
+            resources=described,
+            destructive=True,
+            # The matched set is bound into the token: if it changes after the dry run, the token no longer fits.
+            arguments={**flt.model_dump(), "matching": described},
+        )
+        shown = "; ".join(described[:20]) + (f"; and {len(described) - 20} more" if len(described) > 20 else "")
+        effect = f"Delete {len(matching)} ACL(s) on cluster {cfg.name!r} ({cfg.bootstrap_servers}): {shown}."
+        try:
+            preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        except InvalidArgument as exc:
+            if confirm_token and "different arguments" in exc.message:
+                raise InvalidArgument(
+                    "The ACLs matching this filter changed since the dry run (or the arguments differ).",
+                    hint="Call kafka_delete_acls again without confirm_token to review the current matches.",
+                ) from None
+            raise
+        if preview is not None:
+            return DeleteAclsOutcome(executed=False, matching=matching, consent=preview)
+        try:
+            results = await _call(app, cfg, ksec.delete_exact_acls, admin, matching, timeout=app.timeout)
+        except Exception as exc:
+            app.safety.record(change, decision="confirmed", error=str(exc))
+            raise
+        app.safety.record(change, decision="confirmed", result=[r.model_dump() for r in results])
+        return DeleteAclsOutcome(executed=any(r.ok for r in results), matching=matching, results=results)
+
+
+def register_client(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="read", title="Client security config", open_world=False)
+    async def kafka_client_security_config(
+        ctx: Ctx,
+        protocol: Annotated[
+            ksec.ClientProtocol,
+            Field(description="SASL_SSL (production), SSL (mutual TLS) or SASL_PLAINTEXT (local tests only)."),
+        ] = "SASL_SSL",
+        mechanism: Annotated[ksec.ClientMechanism, Field(description="SASL mechanism.")] = "SCRAM-SHA-512",
+        username: Annotated[str | None, Field(description="SASL user name (SASL protocols).")] = None,
+        secret_source: Annotated[
+            ksec.SecretSource,
+            Field(description="env: secrets from environment variables; file: from a secrets properties file."),
+        ] = "env",
+        env_prefix: Annotated[str, Field(description="Prefix of the environment variables, e.g. KAFKA.")] = "KAFKA",
+        secrets_file: Annotated[
+            str, Field(description="The secrets properties file (secret_source=file).")
+        ] = "/etc/kafka/secrets/client.properties",
+        bootstrap_servers: Annotated[
+            str | None, Field(description="Brokers of that listener; default: the cluster's bootstrap servers.")
+        ] = None,
+        ca_location: Annotated[
+            str, Field(description="CA certificate (PEM) for librdkafka.")
+        ] = "/etc/kafka/tls/ca.pem",
+        certificate_location: Annotated[
+            str, Field(description="Client certificate (PEM, mutual TLS).")
+        ] = "/etc/kafka/tls/client.pem",
+        key_location: Annotated[
+            str, Field(description="Client private key (PEM, mutual TLS).")
+        ] = "/etc/kafka/tls/client.key",
+        truststore_location: Annotated[
+            str, Field(description="Truststore (PKCS12) for Java clients.")
+        ] = "/etc/kafka/tls/truststore.p12",
+        keystore_location: Annotated[
+            str, Field(description="Keystore (PKCS12, mutual TLS) for Java clients.")
+        ] = "/etc/kafka/tls/keystore.p12",
+        cluster: ClusterArg = None,
+    ) -> ksec.ClientSecurityConfig:
+        """Write the client properties an application needs to connect securely: librdkafka (confluent-kafka)
+        properties, a Java .properties file and an entry for this server's clusters file, for SASL_SSL with
+        SCRAM, mutual TLS (SSL) or SASL_PLAINTEXT. Secrets are referenced (environment variables or a secrets
+        file through Kafka's config providers), never embedded. Changes nothing on the cluster."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return ksec.client_security_config(
+            protocol=protocol,
+            bootstrap_servers=bootstrap_servers or cfg.bootstrap_servers,
+            cluster_name=cfg.name,
+            mechanism=mechanism,
+            username=username,
+            secret_source=secret_source,
+            env_prefix=env_prefix,
+            secrets_file=secrets_file,
+            ca_location=ca_location,
+            certificate_location=certificate_location,
+            key_location=key_location,
+            truststore_location=truststore_location,
+            keystore_location=keystore_location,
+        )
+
+    @kafka_tool(server, kind="read", title="Check a client login")
+    async def kafka_check_login(
+        ctx: Ctx,
+        username: Annotated[
+            str | None, Field(description="SASL user to test; omit to test the server's own login to the cluster.")
+        ] = None,
+        password: Annotated[
+            SecretStr | None, Field(description="That user's password. Never returned or logged.")
+        ] = None,
+        mechanism: Annotated[Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"], Field()] = "SCRAM-SHA-512",
+        bootstrap_servers: Annotated[
+            str | None, Field(description="The SASL listener to test; default: the cluster's bootstrap servers.")
+        ] = None,
+        security_protocol: Annotated[
+            Literal["SASL_PLAINTEXT", "SASL_SSL"] | None,
+            Field(description="Default: the cluster's protocol when it is SASL, else SASL_PLAINTEXT."),
+        ] = None,
+        cluster: ClusterArg = None,
+    ) -> ksec.LoginCheck:
+        """Check that a client can log in: either the server's own configured login to a cluster, or a given SASL
+        user and password (e.g. right after kafka_upsert_scram_user). Returns the brokers and how many topics that
+        principal may see; a rejected login is an authentication error that says so."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        conf: dict[str, Any] = cfg.librdkafka_config()
+        if bootstrap_servers:
+            conf["bootstrap.servers"] = bootstrap_servers
+        if username is not None or password is not None:
+            if not username or password is None:
+                raise InvalidArgument("Give both username and password, or neither (to test the server's login).")
+            ksec.validate_user_name(username)
+            protocol = security_protocol or (
+                cfg.security_protocol if cfg.security_protocol in _SASL else "SASL_PLAINTEXT"
+            )
+            conf.update(
+                {
+                    "security.protocol": protocol,
+                    "sasl.mechanism": mechanism,
+                    "sasl.username": username,
+                    "sasl.password": password.get_secret_value(),
+                }
+            )
+        elif security_protocol:
+            conf["security.protocol"] = security_protocol
+        return await app.run(ksec.check_login, conf, timeout=min(app.timeout, 15.0))
