@@ -25,6 +25,7 @@ TOOL_MODULES = [
     "topics",
     "groups",
     "messages",
+    "policy",
     "security",
 ]
 
