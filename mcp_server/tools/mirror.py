@@ -1,0 +1,133 @@
+"""MCP tools for MirrorMaker 2 replication between two configured clusters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from mcp_server.errors import InvalidArgument
+from mcp_server.kafka import mirror as kmirror
+from mcp_server.safety import Change
+from mcp_server.services.rest import connect_client
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+TargetArg = Annotated[
+    str | None,
+    Field(description="The TARGET cluster (its Connect worker runs the replication); omit for the default cluster."),
+]
+SourceArg = Annotated[str, Field(description="The SOURCE cluster's configured name (records are copied from it).")]
+
+
+class MirrorOutcome(BaseModel):
+    mode: Literal["active-passive", "active-active"]
+    deployments: list[kmirror.MirrorDeployment] = Field(description="One per direction.")
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="write", idempotent=True, title="Mirror topics between clusters")
+    async def kafka_mirror(
+        ctx: Ctx,
+        source_cluster: SourceArg,
+        topics: Annotated[str, Field(description="Comma-separated regexes of topics to replicate.")] = ".*",
+        topics_exclude: Annotated[str | None, Field(description="Comma-separated regexes of topics to skip.")] = None,
+        groups: Annotated[str, Field(description="Comma-separated regexes of consumer groups to checkpoint.")] = ".*",
+        mode: Annotated[
+            Literal["active-passive", "active-active"],
+            Field(
+                description="active-passive: source -> target only. active-active: also target -> source "
+                "(needs a Connect worker on both clusters and prefixed naming)."
+            ),
+        ] = "active-passive",
+        naming: Annotated[
+            kmirror.Naming,
+            Field(
+                description="prefixed (DefaultReplicationPolicy: 'orders' becomes '<source>.orders', safe both "
+                "ways) or identity (IdentityReplicationPolicy: same name, active-passive/migration only)."
+            ),
+        ] = "prefixed",
+        sync_group_offsets: Annotated[
+            bool, Field(description="Translate committed group offsets onto the target (for failover).")
+        ] = True,
+        emit_checkpoints: Annotated[bool, Field(description="Emit consumer-group checkpoints.")] = True,
+        cluster: TargetArg = None,
+    ) -> MirrorOutcome:
+        """Replicate topics from a source cluster to a target cluster with MirrorMaker 2, deployed as the
+        MirrorSource, MirrorCheckpoint and MirrorHeartbeat connectors on the target's Connect worker. Choose
+        topics by regex, the naming of remote topics, offset sync and checkpoints. Returns each connector's
+        result; follow with kafka_mirror_status for health and replication lag."""
+        app = app_of(ctx)
+        target = app.clients.cluster(cluster)
+        source = app.clients.cluster(source_cluster)
+        if mode == "active-active" and naming == "identity":
+            raise InvalidArgument(
+                "Active-active replication with identity naming would copy records back and forth forever.",
+                hint="Use naming='prefixed' for active-active.",
+            )
+        directions = [(source, target)] + ([(target, source)] if mode == "active-active" else [])
+        rests = [connect_client(app, dst) for _, dst in directions]  # fail early when a worker is missing
+        change = Change(
+            tool="kafka_mirror",
+            cluster=target.name,
+            action="mirror.deploy",
+            resource_type="connector",
+            resources=[n for s, d in directions for n in kmirror.connector_names(s.name, d.name).values()],
+            arguments={
+                "source_cluster": source.name,
+                "topics": topics,
+                "topics_exclude": topics_exclude,
+                "groups": groups,
+                "mode": mode,
+                "naming": naming,
+                "sync_group_offsets": sync_group_offsets,
+                "emit_checkpoints": emit_checkpoints,
+            },
+            details={"profile": target.profile, "source_profile": source.profile},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"mirror {source.name} -> {target.name}")
+        deployments = []
+        try:
+            for (src, dst), rest in zip(directions, rests, strict=True):
+                brokers = await app.run(kmirror.target_broker_count, app.clients.admin(dst.name), timeout=app.timeout)
+                spec = kmirror.MirrorSpec(
+                    source=src.name,
+                    target=dst.name,
+                    topics=topics,
+                    topics_exclude=topics_exclude,
+                    groups=groups,
+                    naming=naming,
+                    sync_group_offsets=sync_group_offsets,
+                    emit_checkpoints=emit_checkpoints,
+                    replication_factor=max(1, min(3, brokers)),
+                )
+                deployments.append(await app.run(kmirror.deploy, rest, spec, src, dst))
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(
+            change,
+            decision="allowed",
+            result=[{c.name: c.error or "ok" for c in d.connectors} for d in deployments],
+        )
+        return MirrorOutcome(mode=mode, deployments=deployments)
+
+    @kafka_tool(server, kind="read", title="Mirror status and lag")
+    async def kafka_mirror_status(
+        ctx: Ctx, source_cluster: SourceArg, cluster: TargetArg = None
+    ) -> kmirror.MirrorStatus:
+        """Health of a MirrorMaker 2 replication (each connector and task, with traces when failed) and its lag:
+        for each replicated source topic, records on the source not yet on the target."""
+        app = app_of(ctx)
+        target = app.clients.cluster(cluster)
+        source = app.clients.cluster(source_cluster)
+        rest = connect_client(app, target)
+        return await app.run(
+            kmirror.mirror_status,
+            rest,
+            source.name,
+            target.name,
+            app.clients.admin(source.name),
+            app.clients.admin(target.name),
+            timeout=app.timeout,
+        )

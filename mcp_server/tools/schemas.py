@@ -1,0 +1,227 @@
+"""MCP tools for the Schema Registry (Confluent API): subjects, versions, compatibility, registration."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from mcp_server.errors import PolicyViolation
+from mcp_server.kafka import schemas as kschemas
+from mcp_server.safety import Change, ConsentPreview
+from mcp_server.services.rest import registry_client
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
+SubjectArg = Annotated[str, Field(description="Subject name, usually '<topic>-value' or '<topic>-key'.")]
+SchemaArg = Annotated[
+    str | dict[str, Any] | list[Any],
+    Field(description="The schema: Avro as JSON text or a JSON object; JSON Schema likewise; Protobuf as text."),
+]
+SchemaTypeArg = Annotated[kschemas.SchemaType, Field(description="AVRO (default), JSON or PROTOBUF.")]
+ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+
+
+class SubjectDetails(BaseModel):
+    schema_version: kschemas.SchemaVersion
+    versions: list[int]
+    compatibility: kschemas.CompatibilityLevel
+
+
+class DeleteVersionOutcome(BaseModel):
+    executed: bool = Field(description="True only when the version was deleted by this call.")
+    consent: ConsentPreview | None = None
+    result: kschemas.DeleteVersionResult | None = None
+
+
+def _text(schema: str | dict[str, Any] | list[Any]) -> str:
+    return schema if isinstance(schema, str) else json.dumps(schema)
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="read", title="List schema subjects")
+    async def kafka_list_schema_subjects(
+        ctx: Ctx,
+        prefix: Annotated[str | None, Field(description="Only subjects starting with this.")] = None,
+        cluster: ClusterArg = None,
+    ) -> kschemas.SubjectList:
+        """List the subjects of the cluster's Schema Registry (one subject per evolving schema, usually
+        '<topic>-value'). Use kafka_get_schema to read one with its versions."""
+        app = app_of(ctx)
+        rest = registry_client(app, app.clients.cluster(cluster))
+        return await app.run(kschemas.list_subjects, rest, prefix=prefix)
+
+    @kafka_tool(server, kind="read", title="Get schema")
+    async def kafka_get_schema(
+        ctx: Ctx,
+        subject: SubjectArg,
+        version: Annotated[int | None, Field(description="Version number; omit for the latest.")] = None,
+        cluster: ClusterArg = None,
+    ) -> SubjectDetails:
+        """Read one version of a subject's schema (the latest by default), with every version number of the
+        subject and its compatibility level. Use before evolving a schema."""
+        app = app_of(ctx)
+        rest = registry_client(app, app.clients.cluster(cluster))
+        found = await app.run(kschemas.get_schema, rest, subject, version if version is not None else "latest")
+        versions = await app.run(kschemas.list_versions, rest, subject)
+        level = await app.run(kschemas.get_compatibility, rest, subject)
+        return SubjectDetails(schema_version=found, versions=versions.versions, compatibility=level)
+
+    @kafka_tool(server, kind="read", title="Check schema compatibility")
+    async def kafka_check_schema_compatibility(
+        ctx: Ctx,
+        subject: SubjectArg,
+        schema: SchemaArg,
+        schema_type: SchemaTypeArg = "AVRO",
+        cluster: ClusterArg = None,
+    ) -> kschemas.CompatibilityReport:
+        """Check whether a schema may become the subject's next version under the subject's compatibility level
+        (the latest version, or all versions for *_TRANSITIVE levels). Returns the registry's verdict and, when
+        it breaks, each reason with a fix (e.g. give a new field a default). Always plan schema evolution with
+        this before kafka_register_schema."""
+        app = app_of(ctx)
+        rest = registry_client(app, app.clients.cluster(cluster))
+        return await app.run(kschemas.check_compatibility, rest, subject, _text(schema), schema_type)
+
+    @kafka_tool(server, kind="write", idempotent=True, title="Register schema")
+    async def kafka_register_schema(
+        ctx: Ctx,
+        subject: SubjectArg,
+        schema: SchemaArg,
+        schema_type: SchemaTypeArg = "AVRO",
+        cluster: ClusterArg = None,
+    ) -> kschemas.RegisterResult:
+        """Register a schema as the next version of a subject (creating the subject if new). Its compatibility
+        with the subject's level is checked first: a breaking schema is refused by policy with the reasons and
+        fixes. Registering a schema that is already a version returns that version unchanged."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        rest = registry_client(app, cfg)
+        text = _text(schema)
+        report = await app.run(kschemas.check_compatibility, rest, subject, text, schema_type)
+        reasons = [f"v{p.against_version}: {p.reason} (fix: {p.fix})" for p in report.problems]
+        change = Change(
+            tool="kafka_register_schema",
+            cluster=cfg.name,
+            action="schema.register",
+            resource_type="schema",
+            resources=[subject],
+            arguments={"subject": subject, "schema": text, "schema_type": schema_type},
+            details={
+                "compatible": report.compatible,
+                "reasons": reasons,
+                "level": report.level,
+                "profile": cfg.profile,
+            },
+        )
+        try:
+            app.safety.authorize(change, confirm_token=None, effect=f"register a new version of {subject!r}")
+            if not report.compatible:
+                raise PolicyViolation(
+                    f"Refused: the schema breaks {report.level} compatibility of subject {subject!r}: "
+                    + "; ".join(reasons),
+                    rule="schema-compatibility",
+                    hint="Apply the fixes and check again with kafka_check_schema_compatibility; change the "
+                    "subject's level only if every consumer and producer is planned for it.",
+                )
+        except PolicyViolation as exc:
+            app.safety.record(change, decision="refused", error=str(exc))
+            raise
+        try:
+            result = await app.run(kschemas.register_schema, rest, subject, text, schema_type, report=report)
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(change, decision="allowed", result={"id": result.id, "version": result.version})
+        return result
+
+    @kafka_tool(server, kind="read", title="Get schema compatibility")
+    async def kafka_get_schema_compatibility(
+        ctx: Ctx,
+        subject: Annotated[str | None, Field(description="Subject; omit for the registry-wide default.")] = None,
+        cluster: ClusterArg = None,
+    ) -> kschemas.CompatibilityLevel:
+        """The compatibility level of a subject (its own, or the registry default it inherits) or of the whole
+        registry: NONE, BACKWARD, FORWARD, FULL, or their *_TRANSITIVE forms."""
+        app = app_of(ctx)
+        rest = registry_client(app, app.clients.cluster(cluster))
+        return await app.run(kschemas.get_compatibility, rest, subject)
+
+    @kafka_tool(server, kind="write", idempotent=True, title="Set schema compatibility")
+    async def kafka_set_schema_compatibility(
+        ctx: Ctx,
+        level: Annotated[
+            kschemas.Level,
+            Field(
+                description="BACKWARD: new consumers read old data (add fields with defaults, remove fields). "
+                "FORWARD: old consumers read new data. FULL: both. *_TRANSITIVE: against every version, not just "
+                "the latest. NONE: no check."
+            ),
+        ],
+        subject: Annotated[str | None, Field(description="Subject; omit to set the registry-wide default.")] = None,
+        cluster: ClusterArg = None,
+    ) -> kschemas.CompatibilityLevel:
+        """Set the compatibility level of a subject (or the registry default). It decides which future schema
+        versions the registry accepts."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        rest = registry_client(app, cfg)
+        change = Change(
+            tool="kafka_set_schema_compatibility",
+            cluster=cfg.name,
+            action="schema.compatibility.set",
+            resource_type="schema",
+            resources=[subject or "(global)"],
+            arguments={"level": level, "subject": subject},
+            details={"level": level, "profile": cfg.profile},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"set compatibility {level}")
+        try:
+            result = await app.run(kschemas.set_compatibility, rest, level, subject)
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(change, decision="allowed", result=result.model_dump())
+        return result
+
+    @kafka_tool(server, kind="destructive", title="Delete schema version")
+    async def kafka_delete_schema_version(
+        ctx: Ctx,
+        subject: SubjectArg,
+        version: Annotated[int, Field(description="The version number to delete.")],
+        permanent: Annotated[bool, Field(description="Also hard-delete (Confluent soft-deletes first).")] = False,
+        confirm_token: ConfirmArg = None,
+        cluster: ClusterArg = None,
+    ) -> DeleteVersionOutcome:
+        """Delete one version of a subject. Consumers still reading records written with it may fail to decode
+        them. The first call changes nothing and returns the effect and a token; an identical second call with
+        confirm_token deletes. Ask the user first."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        rest = registry_client(app, cfg)
+        found = await app.run(kschemas.get_schema, rest, subject, version)
+        change = Change(
+            tool="kafka_delete_schema_version",
+            cluster=cfg.name,
+            action="schema.delete",
+            resource_type="schema",
+            resources=[subject],
+            destructive=True,
+            arguments={"subject": subject, "version": version, "permanent": permanent},
+        )
+        effect = (
+            f"Delete version {version} (schema id {found.id}) of subject {subject!r} on cluster {cfg.name!r}"
+            f"{' permanently' if permanent else ''}; records written with it may become unreadable."
+        )
+        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        if preview is not None:
+            return DeleteVersionOutcome(executed=False, consent=preview)
+        try:
+            result = await app.run(kschemas.delete_version, rest, subject, version, permanent=permanent)
+        except Exception as exc:
+            app.safety.record(change, decision="confirmed", error=str(exc))
+            raise
+        app.safety.record(change, decision="confirmed", result=result.model_dump())
+        return DeleteVersionOutcome(executed=True, result=result)

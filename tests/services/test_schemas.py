@@ -1,0 +1,151 @@
+"""Schema Registry tools against a real Apicurio Registry (Confluent API), checked with a separate HTTP client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import unique
+from tests.helpers import assert_tool_error, structured
+from tests.services.conftest import ServiceEnv
+
+pytestmark = pytest.mark.anyio
+
+
+def _record(*fields: dict[str, Any]) -> str:
+    return json.dumps({"type": "record", "name": "User", "namespace": "test", "fields": list(fields)})
+
+
+ID = {"name": "id", "type": "int"}
+NAME = {"name": "name", "type": "string"}
+EMAIL_WITH_DEFAULT = {"name": "email", "type": ["null", "string"], "default": None}
+AGE_REQUIRED = {"name": "age", "type": "int"}
+
+
+def _versions(http: Any, env: ServiceEnv, subject: str) -> list[int]:
+    resp = http.get(f"{env.registry_url}/subjects/{subject}/versions")
+    return sorted(resp.json()) if resp.status_code == 200 else []
+
+
+async def _set_level(mcp_client: Any, subject: str, level: str) -> None:
+    data = structured(
+        await mcp_client.call_tool("kafka_set_schema_compatibility", {"subject": subject, "level": level})
+    )
+    assert data["level"] == level and data["source"] == "subject"
+
+
+async def test_register_evolve_and_refuse_breaking(mcp_client: Any, http: Any, service_env: ServiceEnv) -> None:
+    subject = unique("users") + "-value"
+    v1 = structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": _record(ID)}))
+    assert v1["version"] == 1 and v1["already_registered"] is False
+    await _set_level(mcp_client, subject, "BACKWARD")
+
+    # A new optional field with a default is backward compatible.
+    v2_schema = json.loads(_record(ID, EMAIL_WITH_DEFAULT))  # passed as a JSON object this time
+    check = structured(
+        await mcp_client.call_tool("kafka_check_schema_compatibility", {"subject": subject, "schema": v2_schema})
+    )
+    assert check["compatible"] is True and check["level"] == "BACKWARD" and check["checked_against"] == [1]
+    v2 = structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": v2_schema}))
+    assert v2["version"] == 2 and v2["id"] != v1["id"]
+
+    # A new required field breaks BACKWARD: the check explains why and how to fix it ...
+    v3 = _record(ID, EMAIL_WITH_DEFAULT, AGE_REQUIRED)
+    check = structured(
+        await mcp_client.call_tool("kafka_check_schema_compatibility", {"subject": subject, "schema": v3})
+    )
+    assert check["compatible"] is False
+    reasons = " ".join(p["reason"] for p in check["problems"])
+    fixes = " ".join(p["fix"] for p in check["problems"])
+    assert "age" in reasons and "no default" in reasons
+    assert "default" in fixes
+    # ... and registration is refused by policy, with the reason; the registry keeps two versions.
+    refused = await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": v3})
+    assert_tool_error(refused, "refused", "BACKWARD", "age", "default")
+    assert _versions(http, service_env, subject) == [1, 2]
+
+    # Registering an existing version again changes nothing.
+    again = structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": v2_schema}))
+    assert again["already_registered"] is True and again["version"] == 2
+    assert _versions(http, service_env, subject) == [1, 2]
+
+    got = structured(await mcp_client.call_tool("kafka_get_schema", {"subject": subject}))
+    assert got["versions"] == [1, 2] and got["schema_version"]["version"] == 2
+    assert json.loads(got["schema_version"]["schema_text"])["fields"][1]["name"] == "email"
+    listed = structured(await mcp_client.call_tool("kafka_list_schema_subjects", {"prefix": subject[:12]}))
+    assert subject in listed["subjects"]
+
+
+async def test_compatibility_levels_change_behaviour(mcp_client: Any, http: Any, service_env: ServiceEnv) -> None:
+    subject = unique("levels") + "-value"
+    structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": _record(ID, NAME)}))
+    without_name = _record(ID)  # removes a field that has no default
+
+    # BACKWARD: new readers simply ignore the removed field.
+    await _set_level(mcp_client, subject, "BACKWARD")
+    check = structured(
+        await mcp_client.call_tool("kafka_check_schema_compatibility", {"subject": subject, "schema": without_name})
+    )
+    assert check["compatible"] is True
+
+    # FORWARD: old readers need 'name' in new data, and it has no default.
+    await _set_level(mcp_client, subject, "FORWARD")
+    got = structured(await mcp_client.call_tool("kafka_get_schema_compatibility", {"subject": subject}))
+    assert got["level"] == "FORWARD"
+    check = structured(
+        await mcp_client.call_tool("kafka_check_schema_compatibility", {"subject": subject, "schema": without_name})
+    )
+    assert check["compatible"] is False
+    assert any("FORWARD" in p["reason"] and "name" in p["reason"] for p in check["problems"])
+    assert_tool_error(
+        await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": without_name}), "FORWARD"
+    )
+    assert _versions(http, service_env, subject) == [1]
+
+    # NONE: anything goes, so the registry accepts it.
+    await _set_level(mcp_client, subject, "NONE")
+    done = structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": without_name}))
+    assert done["version"] == 2
+    assert _versions(http, service_env, subject) == [1, 2]
+
+
+async def test_delete_version_needs_confirmation(mcp_client: Any, http: Any, service_env: ServiceEnv) -> None:
+    subject = unique("del") + "-value"
+    structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": _record(ID)}))
+    await _set_level(mcp_client, subject, "NONE")
+    structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": _record(NAME)}))
+    preview = structured(await mcp_client.call_tool("kafka_delete_schema_version", {"subject": subject, "version": 1}))
+    assert preview["executed"] is False and "version 1" in preview["consent"]["effect"]
+    assert _versions(http, service_env, subject) == [1, 2], "a delete without a token must change nothing"
+    token = preview["consent"]["confirmation_token"]
+    done = structured(
+        await mcp_client.call_tool(
+            "kafka_delete_schema_version", {"subject": subject, "version": 1, "confirm_token": token}
+        )
+    )
+    assert done["executed"] is True and done["result"]["remaining_versions"] == [2]
+    assert _versions(http, service_env, subject) == [2]
+
+
+async def test_bad_input_gets_clear_errors(mcp_client: Any) -> None:
+    assert_tool_error(
+        await mcp_client.call_tool("kafka_register_schema", {"subject": unique("bad"), "schema": '{"type": "record"'}),
+        "not valid JSON",
+    )
+    assert_tool_error(
+        await mcp_client.call_tool(
+            "kafka_register_schema", {"subject": unique("bad"), "schema": {"type": "record", "name": "X"}}
+        ),
+        "invalid",
+    )
+    assert_tool_error(await mcp_client.call_tool("kafka_get_schema", {"subject": unique("missing")}), "404")
+    # Cluster 'a' has no registry configured: the error says how to configure one.
+    assert_tool_error(
+        await mcp_client.call_tool("kafka_list_schema_subjects", {"cluster": "a"}),
+        "no schema registry",
+        "clusters file",
+    )
+    # The server keeps serving.
+    structured(await mcp_client.call_tool("kafka_list_schema_subjects", {}))
