@@ -27,6 +27,9 @@ TOOL_MODULES = [
     "messages",
     "policy",
     "security",
+    "schemas",
+    "connect",
+    "mirror",
 ]
 
 INSTRUCTIONS = (
