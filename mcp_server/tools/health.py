@@ -1,0 +1,254 @@
+"""MCP tools for cluster health, durability, leader election, partition strategy and client settings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from mcp_server.errors import InvalidArgument
+from mcp_server.kafka import client_config as kclient
+from mcp_server.kafka import health as khealth
+from mcp_server.kafka import strategy as kstrategy
+from mcp_server.safety import Change
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
+GoalArg = Annotated[
+    Literal["throughput", "latency", "durability", "exactly_once"],
+    Field(description="What to optimise for: throughput, latency, durability or exactly_once."),
+]
+
+
+class SetDurabilityResult(BaseModel):
+    topic: str
+    applied: bool = Field(description="False when only checked (no setting given) or validate_only.")
+    before: khealth.DurabilitySettings
+    after: khealth.DurabilitySettings
+
+
+class PartitionStrategyResult(BaseModel):
+    recommendation: kstrategy.PartitionRecommendation | None = Field(
+        description="Present when target_throughput and per_partition_throughput were given."
+    )
+    key_skew: kstrategy.KeySkewAnalysis | None = Field(description="Present when a topic was sampled.")
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="read", title="Cluster health")
+    async def kafka_cluster_health(
+        ctx: Ctx,
+        expected_brokers: Annotated[
+            int | None, Field(description="How many brokers should be up; a lower count is reported.", ge=1)
+        ] = None,
+        min_replication_factor: Annotated[
+            int | None, Field(description="Override the profile's expected replication factor.", ge=1)
+        ] = None,
+        min_insync_replicas: Annotated[
+            int | None, Field(description="Override the profile's expected min.insync.replicas.", ge=1)
+        ] = None,
+        cluster: ClusterArg = None,
+    ) -> khealth.ClusterHealth:
+        """Check a cluster's health and get a verdict (healthy / degraded / critical) with the reasons: brokers up
+        and down, the controller, under-replicated, under-min-ISR and offline partitions, preferred-leader imbalance
+        and leaders per broker, per-topic message skew (partition_skew = max/avg records per partition), and topics
+        whose replication factor or min.insync.replicas is below the cluster profile (production expects RF 3 /
+        min ISR 2). Use it first when something is wrong, and after a broker restart to see recovery."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return await app.run(
+            khealth.cluster_health,
+            app.clients.admin(cfg.name),
+            cluster_name=cfg.name,
+            profile=cfg.profile,
+            timeout=app.timeout,
+            expected_brokers=expected_brokers,
+            min_replication_factor=min_replication_factor,
+            min_insync_replicas=min_insync_replicas,
+            bootstrap=cfg.bootstrap_servers,
+        )
+
+    @kafka_tool(server, kind="write", idempotent=True, title="Set topic durability")
+    async def kafka_set_durability(
+        ctx: Ctx,
+        topic: Annotated[str, Field(description="Topic name.")],
+        min_insync_replicas: Annotated[
+            int | None, Field(description="New min.insync.replicas (at most the replication factor).")
+        ] = None,
+        unclean_leader_election: Annotated[
+            bool | None, Field(description="New unclean.leader.election.enable; true can lose acknowledged data.")
+        ] = None,
+        validate_only: Annotated[
+            bool, Field(description="Validate the change on the brokers without applying.")
+        ] = False,
+        override_reason: Annotated[
+            str | None, Field(description="Why a policy rule marked overridable may be broken here.")
+        ] = None,
+        cluster: ClusterArg = None,
+    ) -> SetDurabilityResult:
+        """Check or set a topic's durability: min.insync.replicas and unclean.leader.election.enable. With neither
+        setting it only reports the current values, how many broker failures acks=all writes survive, and advice
+        (durable = RF 3, min ISR 2, unclean election off). Returns the settings before and after."""
+        from mcp_server.kafka import topics as ktopics
+
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        admin = app.clients.admin(cfg.name)
+        before = await app.run(khealth.durability, admin, topic, timeout=app.timeout)
+        if min_insync_replicas is None and unclean_leader_election is None:
+            return SetDurabilityResult(topic=topic, applied=False, before=before, after=before)
+        khealth.check_durability_change(before, min_insync_replicas)
+        set_configs: dict[str, str] = {}
+        if min_insync_replicas is not None:
+            set_configs["min.insync.replicas"] = str(min_insync_replicas)
+        if unclean_leader_election is not None:
+            set_configs["unclean.leader.election.enable"] = str(unclean_leader_election).lower()
+        change = Change(
+            tool="kafka_set_durability",
+            cluster=cfg.name,
+            action="topic.config.alter",
+            resource_type="topic",
+            resources=[topic],
+            override_reason=override_reason,
+            arguments={"topic": topic, "set_configs": set_configs, "validate_only": validate_only},
+            details={"configs": set_configs, "profile": cfg.profile, "replication_factor": before.replication_factor},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"set durability of {topic!r}: {set_configs}")
+        try:
+            await app.run(
+                ktopics.alter_topic_config,
+                admin,
+                topic,
+                set_configs=set_configs,
+                delete_configs=None,
+                validate_only=validate_only,
+                timeout=app.timeout,
+            )
+            after = await app.run(khealth.durability, admin, topic, timeout=app.timeout)
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        result = SetDurabilityResult(topic=topic, applied=not validate_only, before=before, after=after)
+        app.safety.record(change, decision="allowed", result=result.model_dump())
+        return result
+
+    @kafka_tool(server, kind="write", idempotent=True, title="Elect preferred leaders")
+    async def kafka_elect_leaders(
+        ctx: Ctx,
+        topic: Annotated[str | None, Field(description="Only this topic; omit for every imbalanced partition.")] = None,
+        partitions: Annotated[
+            list[int] | None, Field(description="Only these partitions of topic (needs topic).")
+        ] = None,
+        cluster: ClusterArg = None,
+    ) -> khealth.ElectLeadersResult:
+        """Run a preferred leader election so each partition is led by its first replica again (fixes the
+        leader imbalance kafka_cluster_health reports, e.g. after a broker restart). Without partitions it elects
+        only the partitions currently not led by their preferred replica. Per-partition results."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        admin = app.clients.admin(cfg.name)
+        if partitions is not None and topic is None:
+            raise InvalidArgument("partitions needs a topic.", hint="Give topic too, or omit partitions.")
+        if partitions is not None and topic is not None:
+            targets = [(topic, p) for p in sorted(set(partitions))]
+        else:
+            targets = await app.run(khealth.imbalanced_partitions, admin, timeout=app.timeout, topic=topic)
+        change = Change(
+            tool="kafka_elect_leaders",
+            cluster=cfg.name,
+            action="partition.leader.elect",
+            resource_type="topic",
+            resources=sorted({t for t, _ in targets}),
+            arguments={"topic": topic, "partitions": partitions},
+            details={"partitions": len(targets), "profile": cfg.profile},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"preferred election for {len(targets)} partition(s)")
+        try:
+            result = await app.run(khealth.elect_preferred_leaders, admin, targets, timeout=app.timeout)
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(change, decision="allowed", result=result.model_dump())
+        return result
+
+    @kafka_tool(server, kind="read", title="Partition strategy")
+    async def kafka_partition_strategy(
+        ctx: Ctx,
+        target_throughput: Annotated[
+            float | None, Field(description="Throughput the topic must sustain (records/s or MB/s).", gt=0)
+        ] = None,
+        per_partition_throughput: Annotated[
+            float | None,
+            Field(
+                description="Measured throughput of one partition in the same unit, e.g. records_per_s of "
+                "kafka_perf_test on a one-partition topic.",
+                gt=0,
+            ),
+        ] = None,
+        consumers: Annotated[int, Field(description="Consumers that must read in parallel.", ge=0)] = 0,
+        topic: Annotated[
+            str | None, Field(description="Sample this topic's keys to check how they spread over its partitions.")
+        ] = None,
+        partitions: Annotated[
+            int | None, Field(description="Map the sampled keys to this many partitions instead (what-if).", ge=1)
+        ] = None,
+        sample_size: Annotated[int, Field(description="Records to sample from the topic.", ge=1, le=100000)] = 5000,
+        cluster: ClusterArg = None,
+    ) -> PartitionStrategyResult:
+        """Plan partitions. (1) Recommend a partition count with max(target_throughput / per_partition_throughput,
+        consumers). (2) With a topic, sample its latest keys and map them with the Java client's murmur2 partitioner
+        and librdkafka's default (crc32, used by confluent-kafka Python/Go/.NET), showing per-partition counts and
+        partition_skew for each, so you see which clients would overload a partition. Reads only."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        if topic is None and target_throughput is None:
+            raise InvalidArgument(
+                "Nothing to plan.", hint="Give target_throughput and per_partition_throughput, or a topic to sample."
+            )
+        skew = None
+        current = None
+        if topic is not None:
+            admin = app.clients.admin(cfg.name)
+            conf = app.clients.consumer_config(cfg.name, **{"isolation.level": "read_uncommitted"})
+            keys, current = await app.run(
+                kstrategy.sample_keys, conf, admin, topic, max_records=sample_size, timeout=app.timeout
+            )
+            skew = kstrategy.analyse_keys(keys, partitions or current, topic=topic)
+        rec = None
+        if target_throughput is not None:
+            if per_partition_throughput is None:
+                raise InvalidArgument(
+                    "per_partition_throughput is needed with target_throughput.",
+                    hint="Measure it with kafka_perf_test (mode=producer) on a one-partition topic.",
+                )
+            rec = kstrategy.recommend_partitions(
+                target_throughput=target_throughput,
+                per_partition_throughput=per_partition_throughput,
+                consumers=consumers,
+                current_partitions=current,
+            )
+        return PartitionStrategyResult(recommendation=rec, key_skew=skew)
+
+    @kafka_tool(server, kind="read", title="Producer config", open_world=False)
+    async def kafka_producer_config(
+        ctx: Ctx,
+        goal: GoalArg,
+        transactional_id: Annotated[str | None, Field(description="For exactly_once: the producer's id.")] = None,
+        cluster: ClusterArg = None,
+    ) -> kclient.ClientConfigRecommendation:
+        """Recommended producer settings for a goal, as librdkafka and Java property maps with a one-line reason
+        each. Every goal keeps enable.idempotence=true and acks=all; throughput and latency are tuned with
+        batching, linger and compression. Reads nothing from the cluster."""
+        app_of(ctx).clients.cluster(cluster)
+        return kclient.recommend("producer", goal, transactional_id=transactional_id)
+
+    @kafka_tool(server, kind="read", title="Consumer config", open_world=False)
+    async def kafka_consumer_config(
+        ctx: Ctx, goal: GoalArg, cluster: ClusterArg = None
+    ) -> kclient.ClientConfigRecommendation:
+        """Recommended consumer settings for a goal, as librdkafka and Java property maps with a one-line reason
+        each. Offsets are always committed manually after processing (enable.auto.commit=false) and reads use
+        read_committed. Reads nothing from the cluster."""
+        app_of(ctx).clients.cluster(cluster)
+        return kclient.recommend("consumer", goal)

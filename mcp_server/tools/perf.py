@@ -1,0 +1,302 @@
+"""MCP tools for performance tests and exactly-once verification (they write records, so they are 'write' tools)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from pydantic import Field
+
+from mcp_server.app import AppContext
+from mcp_server.errors import InvalidArgument, PolicyViolation
+from mcp_server.kafka import eos as keos
+from mcp_server.kafka import perf as kperf
+from mcp_server.safety import Change
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+T = TypeVar("T")
+ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
+TIME_MARGIN_S = 15.0  # kept free of the tool timeout for set-up, flush and clean-up
+
+
+async def run_with_progress(ctx: Ctx, app: AppContext, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run a blocking ``fn(..., progress=cb)`` off the loop and relay its progress as MCP notifications."""
+    lock = threading.Lock()
+    pending: list[tuple[float, float, str]] = []
+
+    def progress(done: float, total: float, message: str) -> None:
+        with lock:
+            pending.append((done, total, message))
+
+    async def flush() -> None:
+        with lock:
+            items = pending[:]
+            pending.clear()
+        for done, total, message in items[-1:]:  # only the latest matters
+            await ctx.report_progress(done, total, message)
+
+    finished = anyio.Event()
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    async def pump() -> None:
+        while not finished.is_set():
+            await flush()
+            with anyio.move_on_after(0.5):
+                await finished.wait()
+        await flush()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump)
+        try:
+            outcome.append(await app.run(fn, *args, progress=progress, **kwargs))
+        except Exception as exc:  # re-raised outside the task group, unwrapped
+            failure.append(exc)
+        finally:
+            finished.set()
+    if failure:
+        raise failure[0]
+    result: T = outcome[0]
+    return result
+
+
+def _replication_factor(app: AppContext, cluster: str) -> int:
+    from mcp_server.kafka.cluster import broker_count
+
+    return min(3, broker_count(app.clients.admin(cluster), timeout=app.timeout))
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="write", title="Performance test")
+    async def kafka_perf_test(
+        ctx: Ctx,
+        mode: Annotated[
+            Literal["producer", "consumer", "end_to_end"],
+            Field(
+                description="producer: throughput + send-to-ack latency; consumer: read throughput; "
+                "end_to_end: produce-to-consume latency at a fixed rate."
+            ),
+        ] = "producer",
+        topic: Annotated[
+            str | None,
+            Field(
+                description="Topic to write/read. Omit to use a scratch topic created and deleted by the test "
+                "(not allowed on production clusters)."
+            ),
+        ] = None,
+        allow_production_topic: Annotated[
+            str | None,
+            Field(description="On a production-profile cluster, repeat the topic name here to allow writing to it."),
+        ] = None,
+        num_records: Annotated[int | None, Field(description="Records to send/read.", ge=1, le=50_000_000)] = None,
+        duration_s: Annotated[float | None, Field(description="Run for this long instead (seconds).", gt=0)] = None,
+        record_size: Annotated[int, Field(description="Bytes per record value.", ge=1, le=1_000_000)] = 1024,
+        records_per_second: Annotated[
+            float | None, Field(description="Target rate; omit for as fast as possible (needed for end_to_end).", gt=0)
+        ] = None,
+        acks: Annotated[
+            Literal["all", "1", "0"], Field(description="Producer acks (all needs idempotence off for 1/0).")
+        ] = "all",
+        compression: Annotated[
+            Literal["none", "gzip", "snappy", "lz4", "zstd"], Field(description="Producer compression.")
+        ] = "none",
+        batch_size: Annotated[int, Field(description="Producer batch.size in bytes.", ge=1, le=16_777_216)] = 16384,
+        linger_ms: Annotated[float, Field(description="Producer linger.ms.", ge=0, le=10_000)] = 5,
+        idempotence: Annotated[bool, Field(description="enable.idempotence (requires acks=all).")] = True,
+        partitions: Annotated[int, Field(description="Partitions of the scratch topic.", ge=1, le=1000)] = 3,
+        cluster: ClusterArg = None,
+    ) -> kperf.PerfResult:
+        """Measure a cluster: producer records/s, MB/s and send-to-ack latency p50/p95/p99 with errors; consumer
+        records/s and MB/s; or end-to-end latency p50/p95/p99 at a fixed rate. Bounded by num_records/duration_s and
+        the tool time limit; sends progress notifications. It writes records: on a production-profile cluster it
+        refuses unless topic and allow_production_topic name the same topic."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        max_seconds = max(5.0, app.settings.tool_timeout_s - TIME_MARGIN_S)
+        if mode != "consumer" and num_records is None and duration_s is None:
+            num_records = 100_000
+        if mode == "end_to_end" and records_per_second is None:
+            raise InvalidArgument("end_to_end needs records_per_second (a fixed rate), e.g. 1000.")
+        if cfg.profile == "production" and (topic is None or allow_production_topic != topic):
+            raise PolicyViolation(
+                f"kafka_perf_test writes load to a topic, and cluster {cfg.name!r} is a production cluster.",
+                rule="perf-test-production",
+                hint="Name the topic it may write to in both topic and allow_production_topic, or test on staging.",
+            )
+        if mode == "consumer" and topic is None:
+            raise InvalidArgument("The consumer test reads an existing topic: give topic.")
+        admin = app.clients.admin(cfg.name)
+        scratch = topic is None
+        name = topic or f"kafka-agent-perf-{uuid.uuid4().hex[:10]}"
+        settings = kperf.ProducerSettings(
+            acks=acks, compression=compression, batch_size=batch_size, linger_ms=linger_ms, idempotence=idempotence
+        )
+        change = Change(
+            tool="kafka_perf_test",
+            cluster=cfg.name,
+            action="topic.produce" if mode != "consumer" else "topic.read",
+            resource_type="topic",
+            resources=[name],
+            arguments={
+                "mode": mode,
+                "topic": name,
+                "num_records": num_records,
+                "duration_s": duration_s,
+                "record_size": record_size,
+                "records_per_second": records_per_second,
+                **settings.model_dump(),
+            },
+            details={"profile": cfg.profile, "scratch": scratch},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"{mode} performance test on {name!r}")
+        from mcp_server.kafka import topics as ktopics
+
+        base = app.clients.base_config(cfg.name)
+        try:
+            if scratch:
+                rf = await app.run(_replication_factor, app, cfg.name)
+                await app.run(
+                    ktopics.create_topic,
+                    admin,
+                    name,
+                    partitions=partitions,
+                    replication_factor=rf,
+                    configs=None,
+                    validate_only=False,
+                    timeout=app.timeout,
+                )
+            try:
+                if mode == "producer":
+                    result = await run_with_progress(
+                        ctx,
+                        app,
+                        kperf.producer_test,
+                        base,
+                        name,
+                        num_records=num_records,
+                        duration_s=duration_s,
+                        record_size=record_size,
+                        rate=records_per_second,
+                        settings=settings,
+                        max_seconds=max_seconds,
+                    )
+                elif mode == "consumer":
+                    result = await run_with_progress(
+                        ctx,
+                        app,
+                        kperf.consumer_test,
+                        app.clients.consumer_config(cfg.name),
+                        admin,
+                        name,
+                        num_records=num_records,
+                        max_seconds=max_seconds,
+                        timeout=app.timeout,
+                    )
+                else:
+                    assert records_per_second is not None
+                    result = await run_with_progress(
+                        ctx,
+                        app,
+                        kperf.end_to_end_test,
+                        base,
+                        app.clients.consumer_config(cfg.name),
+                        admin,
+                        name,
+                        num_records=num_records,
+                        duration_s=duration_s,
+                        record_size=record_size,
+                        rate=records_per_second,
+                        settings=settings,
+                        max_seconds=max_seconds,
+                        timeout=app.timeout,
+                    )
+            finally:
+                if scratch:
+                    await app.run(_delete_quietly, admin, name, app.timeout)
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(change, decision="allowed", result=result.model_dump(exclude={"settings"}))
+        return result
+
+    @kafka_tool(server, kind="write", title="Verify exactly-once")
+    async def kafka_verify_exactly_once(
+        ctx: Ctx,
+        transactions: Annotated[int, Field(description="Transactions the source producer writes.", ge=2, le=200)] = 10,
+        records_per_transaction: Annotated[int, Field(description="Records per transaction.", ge=1, le=1000)] = 20,
+        abort_every: Annotated[int, Field(description="Abort every Nth transaction on purpose.", ge=2, le=100)] = 3,
+        negative_control: Annotated[
+            Literal["none", "duplicate", "read_uncommitted"],
+            Field(
+                description="Prove the check can fail: 'duplicate' writes one record twice in a committed "
+                "transaction, 'read_uncommitted' verifies without isolation. The report must then fail."
+            ),
+        ] = "none",
+        allow_production: Annotated[
+            bool, Field(description="Allow the run (two scratch topics, deleted after) on a production cluster.")
+        ] = False,
+        cluster: ClusterArg = None,
+    ) -> keos.EosReport:
+        """Verify exactly-once delivery on this cluster end to end: a transactional producer writes
+        sequence-numbered records and aborts some transactions on purpose; a consume-transform-produce step commits
+        its input offsets with send_offsets_to_transaction (and redoes one aborted transaction); independent
+        read_committed readers then count committed / missing / duplicated / aborted-visible records on both scratch
+        topics. passed is true only when missing, duplicated and aborted-visible are all zero."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        if cfg.profile == "production" and not allow_production:
+            raise PolicyViolation(
+                f"kafka_verify_exactly_once creates and writes two scratch topics on production cluster {cfg.name!r}.",
+                rule="eos-check-production",
+                hint="Run it on staging, or pass allow_production=true if the user agrees.",
+            )
+        change = Change(
+            tool="kafka_verify_exactly_once",
+            cluster=cfg.name,
+            action="topic.produce",
+            resource_type="topic",
+            resources=[],
+            arguments={
+                "transactions": transactions,
+                "records_per_transaction": records_per_transaction,
+                "abort_every": abort_every,
+                "negative_control": negative_control,
+            },
+            details={"profile": cfg.profile},
+        )
+        app.safety.authorize(change, confirm_token=None, effect="exactly-once verification on scratch topics")
+        admin = app.clients.admin(cfg.name)
+        try:
+            rf = await app.run(_replication_factor, app, cfg.name)
+            report = await run_with_progress(
+                ctx,
+                app,
+                keos.verify_exactly_once,
+                admin,
+                app.clients.base_config(cfg.name),
+                app.clients.consumer_config(cfg.name),
+                replication_factor=rf,
+                transactions=transactions,
+                records_per_transaction=records_per_transaction,
+                abort_every=abort_every,
+                fault=negative_control,
+                timeout=app.timeout,
+                max_seconds=max(10.0, app.settings.tool_timeout_s - TIME_MARGIN_S),
+            )
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(change, decision="allowed", result=report.model_dump(exclude={"input", "output"}))
+        return report
+
+
+def _delete_quietly(admin: Any, topic: str, timeout: float) -> None:
+    try:
+        for fut in admin.delete_topics([topic], request_timeout=timeout).values():
+            fut.result(timeout=timeout + 1)
+    except Exception:  # a leftover scratch topic is not worth failing the measured result
+        return
