@@ -1,0 +1,250 @@
+"""Delegation to peer agents (in process, or over Kafka to ``kafka-agent worker`` processes) and escalations.
+
+Topics (created on first use, replication factor min(3, brokers)):
+    agents.<peer>.tasks      task records for a peer, keyed by correlation id; the peer's workers form one group
+    agents.<agent>.replies   answers for a requester, keyed by correlation id
+    agents.<peer>.results    compacted: every answer a peer produced, so a redelivered task is not done twice
+    agents.escalations       critical failures for humans
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from agent.phases import MEMORY_WRITE_TOOLS, ToolSpec
+from agent.prompts import peer_prompt
+from agent.record import RunRecord, Usage, now_iso
+from mcp_server.errors import OperationTimeout, translate_kafka_error
+from mcp_server.safety import Change, Safety
+from mcp_server.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.runner import Agent
+
+log = logging.getLogger("kafka_agent.delegation")
+
+ESCALATIONS_TOPIC = "agents.escalations"
+
+
+def tasks_topic(peer: str) -> str:
+    return f"agents.{peer}.tasks"
+
+
+def replies_topic(agent: str) -> str:
+    return f"agents.{agent}.replies"
+
+
+def results_topic(peer: str) -> str:
+    return f"agents.{peer}.results"
+
+
+class TaskMessage(BaseModel):
+    correlation_id: str
+    requester: str
+    peer: str
+    task: str
+    reply_to: str
+    parent_task_id: str | None = None
+    created_at: str = Field(default_factory=now_iso)
+
+
+class ReplyMessage(BaseModel):
+    correlation_id: str
+    peer: str
+    status: str
+    answer: str = ""
+    error: str | None = None
+    run_task_id: str | None = None
+    worker: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    finished_at: str = Field(default_factory=now_iso)
+
+
+def peer_tool_filter(spec: ToolSpec) -> bool:
+    """A peer sees read-only tools and memory; it never changes the cluster on another agent's behalf."""
+    return spec.read_only and spec.name not in MEMORY_WRITE_TOOLS
+
+
+async def delegate_local(parent: Agent, peer: str, task: str, *, parent_task_id: str) -> RunRecord:
+    """Run ``peer`` in this process on the parent's tool hub, read-only; the caller adds its usage to the parent's."""
+    from agent.runner import Agent
+
+    if not task:
+        raise_invalid("agent_delegate needs a task.")
+    sub = Agent(
+        parent.settings,
+        parent.hub,
+        name=peer,
+        prompt=peer_prompt(peer),
+        approval="never",
+        tool_filter=peer_tool_filter,
+        delegation=False,
+        client=parent.client,
+        store=parent.store,
+    )
+    return await sub.run(f"Task delegated by {parent.name} (run {parent_task_id}):\n{task}")
+
+
+def raise_invalid(message: str) -> None:
+    from mcp_server.errors import InvalidArgument
+
+    raise InvalidArgument(message)
+
+
+# --- Kafka plumbing -------------------------------------------------------------------------------------------
+
+
+def ensure_topics(settings: Settings, names: list[str], *, compacted: set[str] | None = None) -> None:
+    """Create the agent topics that do not exist yet (an existing topic is left as it is)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    cfg = settings.cluster(None)
+    admin = AdminClient(cfg.librdkafka_config())
+    try:
+        meta = admin.list_topics(timeout=settings.request_timeout_s)
+    except Exception as exc:
+        raise translate_kafka_error(exc, what="list topics", bootstrap=cfg.bootstrap_servers) from exc
+    missing = [n for n in names if n not in meta.topics]
+    if not missing:
+        return
+    rf = min(3, len(meta.brokers))
+    new = [
+        NewTopic(n, num_partitions=3, replication_factor=rf, config={"cleanup.policy": "compact"})
+        if n in (compacted or set())
+        else NewTopic(n, num_partitions=3, replication_factor=rf)
+        for n in missing
+    ]
+    for name, fut in admin.create_topics(new, request_timeout=settings.request_timeout_s).items():
+        try:
+            fut.result(settings.request_timeout_s)
+        except Exception as exc:
+            err = translate_kafka_error(exc, what=f"create topic {name!r}")
+            if err.code != "TOPIC_ALREADY_EXISTS":
+                raise err from exc
+    _wait_for_leaders(admin, missing, settings.request_timeout_s)
+
+
+def _wait_for_leaders(admin: Any, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        meta = admin.list_topics(timeout=timeout)
+        ready = all(
+            n in meta.topics
+            and meta.topics[n].partitions
+            and all(p.leader >= 0 for p in meta.topics[n].partitions.values())
+            for n in names
+        )
+        if ready:
+            return
+        time.sleep(0.2)
+
+
+def producer(settings: Settings) -> Any:
+    from confluent_kafka import Producer
+
+    conf: dict[str, Any] = {**settings.cluster(None).librdkafka_config()}
+    conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5})
+    return Producer(conf)
+
+
+def produce_json(prod: Any, topic: str, key: str, value: BaseModel | dict[str, Any], timeout: float) -> None:
+    payload = value.model_dump_json() if isinstance(value, BaseModel) else json.dumps(value, default=str)
+    errors: list[str] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    prod.produce(topic, key=key.encode(), value=payload.encode(), on_delivery=on_delivery)
+    remaining = prod.flush(timeout)
+    if remaining or errors:
+        raise OperationTimeout(f"Could not write to {topic}: {errors[0] if errors else 'flush timed out'}.")
+
+
+def delegate_kafka(
+    settings: Settings, requester: str, peer: str, task: str, parent_task_id: str, timeout: float
+) -> ReplyMessage:
+    """Send a task to ``peer``'s workers and wait for the reply with the same correlation id (blocking)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    peer_prompt(peer)  # validates the name
+    if not task:
+        raise_invalid("agent_delegate needs a task.")
+    reply_topic = replies_topic(requester)
+    ensure_topics(settings, [tasks_topic(peer), reply_topic, results_topic(peer)], compacted={results_topic(peer)})
+    cid = f"{peer}-{uuid.uuid4().hex}"
+    conf: dict[str, Any] = {**settings.cluster(None).librdkafka_config()}
+    conf.update({"group.id": f"reply-reader-{cid}", "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(conf)
+    try:
+        meta = consumer.list_topics(reply_topic, timeout=settings.request_timeout_s)
+        parts = sorted(meta.topics[reply_topic].partitions)
+        starts = []
+        for p in parts:  # read only replies written after the task is sent
+            _low, high = consumer.get_watermark_offsets(
+                TopicPartition(reply_topic, p), timeout=settings.request_timeout_s
+            )
+            starts.append(TopicPartition(reply_topic, p, high))
+        consumer.assign(starts)
+        message = TaskMessage(
+            correlation_id=cid,
+            requester=requester,
+            peer=peer,
+            task=task,
+            reply_to=reply_topic,
+            parent_task_id=parent_task_id,
+        )
+        prod = producer(settings)
+        produce_json(prod, tasks_topic(peer), cid, message, settings.request_timeout_s)
+        log.info("delegated %s to %s over Kafka", cid, peer)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            if (msg.key() or b"").decode() != cid:
+                continue
+            return ReplyMessage.model_validate_json(msg.value())
+    finally:
+        consumer.close()
+    return ReplyMessage(
+        correlation_id=cid,
+        peer=peer,
+        status="timeout",
+        error=f"No answer from {peer} within {timeout:g}s. Is a worker running (kafka-agent worker --agent {peer})?",
+    )
+
+
+def escalate(settings: Settings, entry: dict[str, Any]) -> str:
+    """Publish an escalation and write it to the audit log; return where it went."""
+    Safety(settings).record(
+        Change(
+            tool="agent_escalate",
+            cluster=settings.cluster(None).name,
+            action="agent.escalate",
+            resource_type="agent",
+            resources=[str(entry.get("task_id"))],
+            arguments={"summary": entry.get("summary"), "severity": entry.get("severity")},
+        ),
+        decision="escalated",
+        result=entry,
+    )
+    try:
+        ensure_topics(settings, [ESCALATIONS_TOPIC])
+        prod = producer(settings)
+        produce_json(prod, ESCALATIONS_TOPIC, str(entry.get("task_id")), entry, settings.request_timeout_s)
+    except Exception as exc:  # the audit log has it; say the topic did not
+        log.warning("escalation not published to Kafka: %s", exc)
+        return f"audit log {settings.resolved_audit_log()} (Kafka topic {ESCALATIONS_TOPIC} unavailable: {exc})"
+    return f"topic {ESCALATIONS_TOPIC} and audit log {settings.resolved_audit_log()}"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"

@@ -1,0 +1,142 @@
+"""The agent as an MCP host: client sessions to our server (in process or over stdio) and to extra servers.
+
+Extra servers come from a JSON file in Claude Desktop's format::
+
+    {"mcpServers": {"github": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+                               "env": {"GITHUB_TOKEN": "..."}},
+                    "docs": {"url": "http://127.0.0.1:9000/mcp"}}}
+
+Their tools are offered to the model as ``<server>__<tool>``; ours keep their plain names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from agent.phases import ToolSpec
+from mcp_server.errors import ConfigError, NotFound
+from mcp_server.settings import Settings
+
+MAX_RESULT_CHARS = 16_000
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ToolOutcome(BaseModel):
+    is_error: bool
+    text: str
+    structured: Any = None
+
+
+def load_servers_file(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``mcpServers`` mapping of a Claude Desktop style file, checked."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the MCP servers file {path}: {exc.strerror}.") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"The MCP servers file {path} is not valid JSON: {exc}.") from exc
+    servers = data.get("mcpServers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError(f"The MCP servers file {path} has no 'mcpServers' object.", hint='Use {"mcpServers": {}}.')
+    for name, body in servers.items():
+        if not isinstance(body, dict) or not ("command" in body or "url" in body):
+            raise ConfigError(f"MCP server {name!r} in {path} needs a 'command' (stdio) or a 'url' (HTTP).")
+    return servers
+
+
+def _spec_from_tool(tool: Any, server: str, prefix: str) -> ToolSpec:
+    ann = tool.annotations
+    read_only = bool(ann and ann.read_only_hint)
+    # MCP's defaults: a tool that does not say it is read-only may write, and may be destructive.
+    destructive = not read_only and (ann is None or ann.destructive_hint is None or bool(ann.destructive_hint))
+    return ToolSpec(
+        name=f"{prefix}{tool.name}",
+        description=tool.description or "",
+        input_schema=dict(tool.input_schema or {"type": "object", "properties": {}}),
+        read_only=read_only,
+        destructive=destructive,
+        server=server,
+        remote_name=tool.name,
+    )
+
+
+class ToolHub:
+    """Open sessions to every MCP server the agent uses; list their tools and route calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: Literal["inprocess", "stdio"] = "inprocess",
+        extra_servers: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.extra_servers = extra_servers
+        self._stack = AsyncExitStack()
+        self._clients: dict[str, Any] = {}
+        self.tools: dict[str, ToolSpec] = {}
+
+    async def __aenter__(self) -> ToolHub:
+        from mcp import Client, StdioServerParameters
+
+        try:
+            if self.transport == "inprocess":
+                from mcp_server.server import build_server
+
+                target: Any = build_server(self.settings, transport="agent")
+            else:
+                root = _ROOT
+                target = StdioServerParameters(
+                    command=sys.executable, args=[str(root / "kafka_agent.py"), "serve"], env=dict(os.environ)
+                )
+            await self._add("kafka", Client(target, raise_exceptions=False), prefix="")
+            if self.extra_servers and self.settings.mcp_servers_file is not None:
+                for name, body in load_servers_file(self.settings.mcp_servers_file).items():
+                    if "url" in body:
+                        client = Client(str(body["url"]), raise_exceptions=False)
+                    else:
+                        params = StdioServerParameters(
+                            command=str(body["command"]),
+                            args=[str(a) for a in body.get("args", [])],
+                            env={**os.environ, **{str(k): str(v) for k, v in (body.get("env") or {}).items()}},
+                        )
+                        client = Client(params, raise_exceptions=False)
+                    await self._add(name, client, prefix=f"{name}__")
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def _add(self, name: str, client: Any, *, prefix: str) -> None:
+        await self._stack.enter_async_context(client)
+        self._clients[name] = client
+        listed = await client.list_tools()
+        for tool in listed.tools:
+            spec = _spec_from_tool(tool, name, prefix)
+            self.tools[spec.name] = spec
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        spec = self.tools.get(name)
+        if spec is None:
+            raise NotFound(f"No tool named {name!r}.")
+        result = await self._clients[spec.server].call_tool(spec.remote_name, arguments)
+        text = "".join(getattr(c, "text", "") for c in result.content)
+        structured = result.structured_content
+        if isinstance(structured, dict) and set(structured) == {"result"}:
+            structured = structured["result"]
+        if not result.is_error and structured is not None:
+            text = json.dumps(structured, default=str)
+        if len(text) > MAX_RESULT_CHARS:
+            text = text[:MAX_RESULT_CHARS] + f"... [truncated, {len(text)} chars in all]"
+        return ToolOutcome(is_error=bool(result.is_error), text=text, structured=structured)

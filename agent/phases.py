@@ -1,0 +1,98 @@
+"""The five phases of a run and which tool calls each one allows.
+
+    PLAN      read-only tools and memory search: learn the cluster, recall past work, write the plan
+    VALIDATE  read-only tools, kafka_check_policy, and mutating tools called with validate_only/dry_run
+    EXECUTE   everything (mutating calls still go through the approval policy)
+    VERIFY    read-only tools: check that the change took effect
+    DOCUMENT  read-only tools and memory_store: record the outcome
+
+Which tools are read-only comes from the annotations ``list_tools`` reports (``readOnlyHint``/``destructiveHint``),
+so a tool added to the server later is classified without touching this file; a few names are exceptions.
+Phases only move forward (skipping is allowed: a question needs no EXECUTE).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Phase(StrEnum):
+    PLAN = "PLAN"
+    VALIDATE = "VALIDATE"
+    EXECUTE = "EXECUTE"
+    VERIFY = "VERIFY"
+    DOCUMENT = "DOCUMENT"
+
+
+ORDER = [Phase.PLAN, Phase.VALIDATE, Phase.EXECUTE, Phase.VERIFY, Phase.DOCUMENT]
+
+# Tools whose annotation says "writes" but that belong to the checking phases: policy checks never change anything.
+CHECK_TOOLS = {"kafka_check_policy", "kafka_audit_cluster"}
+# The agent's own notebook: writes memory, not the cluster.
+MEMORY_WRITE_TOOLS = {"memory_store"}
+
+
+class ToolSpec(BaseModel):
+    """One tool the model may see, from an MCP server or local to the agent."""
+
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any]
+    read_only: bool = False
+    destructive: bool = True
+    server: str = "kafka"
+    remote_name: str = ""
+    local: bool = False
+
+    @property
+    def has_confirm_flow(self) -> bool:
+        """The server's two-step confirmation: a call without confirm_token only previews the change."""
+        props = self.input_schema.get("properties") or {}
+        return "confirm_token" in props
+
+
+def is_dry_run(spec: ToolSpec, arguments: dict[str, Any]) -> bool:
+    """A call that cannot change anything: validate_only/dry_run, or the preview step of a destructive tool."""
+    if arguments.get("validate_only") is True or arguments.get("dry_run") is True:
+        return True
+    return spec.destructive and spec.has_confirm_flow and not arguments.get("confirm_token")
+
+
+def is_mutating_call(spec: ToolSpec, arguments: dict[str, Any]) -> bool:
+    """Whether this call, as made, may change a cluster or a service (the approval policy applies)."""
+    if spec.local or spec.read_only or spec.name in CHECK_TOOLS or spec.name in MEMORY_WRITE_TOOLS:
+        return False
+    return not is_dry_run(spec, arguments)
+
+
+def phase_allows(phase: Phase, spec: ToolSpec, arguments: dict[str, Any]) -> tuple[bool, str]:
+    """(allowed, reason) for calling ``spec`` with ``arguments`` in ``phase``."""
+    if spec.local or spec.read_only or spec.name in CHECK_TOOLS:
+        return True, ""
+    if phase is Phase.EXECUTE:
+        return True, ""
+    if spec.name in MEMORY_WRITE_TOOLS:
+        if phase is Phase.DOCUMENT:
+            return True, ""
+        return False, f"{spec.name} belongs to DOCUMENT (or EXECUTE); record the outcome after verifying it."
+    if phase is Phase.VALIDATE and (arguments.get("validate_only") is True or arguments.get("dry_run") is True):
+        return True, ""
+    if phase is Phase.VALIDATE and is_dry_run(spec, arguments):
+        return True, ""
+    hint = {
+        Phase.PLAN: "Plan with read-only tools, then call agent_advance_phase to VALIDATE (validate_only=true) "
+        "and EXECUTE.",
+        Phase.VALIDATE: "In VALIDATE call it with validate_only=true, or advance to EXECUTE with agent_advance_phase.",
+        Phase.VERIFY: "VERIFY only checks with read-only tools; changes belong to EXECUTE, which is over.",
+        Phase.DOCUMENT: "DOCUMENT only stores the outcome with memory_store.",
+    }.get(phase, "")
+    return False, f"Refused: {spec.name} may change the cluster and the run is in phase {phase}. {hint}"
+
+
+def can_advance(current: Phase, target: Phase) -> tuple[bool, str]:
+    if ORDER.index(target) <= ORDER.index(current):
+        return False, f"Phases only move forward: the run is in {current}, so {target} is not reachable."
+    return True, ""

@@ -1,0 +1,190 @@
+"""The run record: what a run planned, called, was allowed, verified and cost; saved as JSON and resumable."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agent.phases import Phase
+from mcp_server.errors import InvalidArgument, NotFound
+
+Status = Literal["running", "completed", "input_required", "failed"]
+Decision = Literal["approve", "deny"]
+
+# USD per million tokens: (input, output, cache write, cache read). An estimate for the record, not a bill.
+_PRICES: dict[str, tuple[float, float, float, float]] = {
+    "opus": (15.0, 75.0, 18.75, 1.5),
+    "sonnet": (3.0, 15.0, 3.75, 0.3),
+    "haiku": (1.0, 5.0, 1.25, 0.1),
+}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_task_id() -> str:
+    return f"run-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+class Usage(BaseModel):
+    turns: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+    def add_message_usage(self, model: str, usage: Any) -> None:
+        """Add one model response's usage (an ``anthropic.types.Usage``) and its estimated cost."""
+        inp = int(getattr(usage, "input_tokens", 0) or 0)
+        out = int(getattr(usage, "output_tokens", 0) or 0)
+        cw = int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
+        cr = int(getattr(usage, "cache_read_input_tokens", 0) or 0)
+        self.turns += 1
+        self.input_tokens += inp
+        self.output_tokens += out
+        self.cache_creation_input_tokens += cw
+        self.cache_read_input_tokens += cr
+        family = next((f for f in _PRICES if f in model), "sonnet")
+        p_in, p_out, p_cw, p_cr = _PRICES[family]
+        self.cost_usd = round(self.cost_usd + (inp * p_in + out * p_out + cw * p_cw + cr * p_cr) / 1e6, 6)
+
+    def absorb(self, other: Usage) -> None:
+        """Count a sub-agent's usage toward this run."""
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_creation_input_tokens += other.cache_creation_input_tokens
+        self.cache_read_input_tokens += other.cache_read_input_tokens
+        self.cost_usd = round(self.cost_usd + other.cost_usd, 6)
+
+
+class ToolCall(BaseModel):
+    tool_use_id: str
+    tool: str
+    arguments: dict[str, Any]
+    phase: Phase
+    allowed: bool
+    mutating: bool = Field(default=False, description="The call, as made, could change a cluster or service.")
+    refused_reason: str | None = None
+    approval: str | None = Field(default=None, description="approved/denied by whom, when consent was needed.")
+    is_error: bool = False
+    result: str | None = Field(default=None, description="The result as the model saw it (shortened).")
+    at: str = Field(default_factory=now_iso)
+
+
+class PhaseLog(BaseModel):
+    phase: Phase
+    entered_at: str = Field(default_factory=now_iso)
+    summary: str | None = Field(default=None, description="What the model reported when leaving the phase.")
+    calls: list[ToolCall] = Field(default_factory=list)
+
+
+class PendingAction(BaseModel):
+    """A call waiting for a human's decision."""
+
+    action_id: str
+    tool_use_id: str
+    tool: str
+    arguments: dict[str, Any]
+    destructive: bool
+    effect: str = Field(description="What the call would change, as the server or the agent describes it.")
+
+
+class ApprovalLog(BaseModel):
+    action_id: str
+    tool: str
+    arguments: dict[str, Any]
+    effect: str
+    decision: Decision
+    decided_by: str
+    at: str = Field(default_factory=now_iso)
+
+
+class Verification(BaseModel):
+    verdict: Literal["pass", "fail"]
+    summary: str
+
+
+class Delegation(BaseModel):
+    peer: str
+    via: Literal["local", "kafka"]
+    task: str
+    correlation_id: str | None = None
+    status: str
+    answer: str | None = None
+
+
+class RunRecord(BaseModel):
+    task_id: str = Field(default_factory=new_task_id)
+    task: str
+    agent: str = "kafka-streaming-agent"
+    model: str
+    approval_policy: str
+    status: Status = "running"
+    phase: Phase = Phase.PLAN
+    started_at: str = Field(default_factory=now_iso)
+    ended_at: str | None = None
+    plan: str | None = None
+    phases: list[PhaseLog] = Field(default_factory=lambda: [PhaseLog(phase=Phase.PLAN)])
+    approvals: list[ApprovalLog] = Field(default_factory=list)
+    pending_actions: list[PendingAction] = Field(default_factory=list)
+    verification: Verification | None = None
+    delegations: list[Delegation] = Field(default_factory=list)
+    escalations: list[dict[str, Any]] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    output: str = ""
+    error: str | None = None
+    # Saved state for resuming: the conversation so far, and the results already computed for the paused turn.
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    partial_results: list[dict[str, Any]] = Field(default_factory=list)
+    # Server confirmation tokens the model received, with the effect the server described.
+    previews: dict[str, str] = Field(default_factory=dict)
+
+    def current_log(self) -> PhaseLog:
+        return self.phases[-1]
+
+    def summary(self) -> dict[str, Any]:
+        """The record without the transcript, for printing and for orchestrators."""
+        return self.model_dump(mode="json", exclude={"messages", "partial_results", "previews"})
+
+
+_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+class RunStore:
+    """Run records as JSON files under ``<data_dir>/runs``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "runs"
+
+    def path(self, task_id: str) -> Path:
+        if not _TASK_ID.match(task_id):
+            raise InvalidArgument(f"{task_id!r} is not a valid task id.", hint="Use the task_id a run returned.")
+        return self.root / f"{task_id}.json"
+
+    def save(self, record: RunRecord) -> Path:
+        path = self.path(record.task_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(record.model_dump_json(indent=2), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def load(self, task_id: str) -> RunRecord:
+        path = self.path(task_id)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFound(f"No saved run {task_id!r} under {self.root}.", hint="Check the task_id.") from None
+        return RunRecord.model_validate(data)

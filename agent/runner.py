@@ -1,0 +1,300 @@
+"""The run loop: the model proposes tool calls, the phase machine and the approval policy decide, the hub calls.
+
+A run is a ``RunRecord`` that is saved after every turn, so a run that stops for a human decision
+(``input_required``) resumes later, in another process if need be, from the record alone.
+
+Approval policy (``settings.approval``, or per run):
+    never  read-only run: every call that may change something is refused back to the model
+    auto   non-destructive changes go ahead; destructive ones need a human's approval
+    ask    every change needs a human's approval
+Destructive tools keep the server's own two-step flow: the first call only previews and returns a confirmation token;
+the agent lets the model pass that token only once a human approved the effect the server described.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import anyio
+
+from agent import local_tools
+from agent.host import ToolHub
+from agent.model import Turn, build_client, stream_turn, system_params, tool_params
+from agent.phases import ToolSpec, is_mutating_call, phase_allows
+from agent.prompts import MAIN_AGENT, main_prompt
+from agent.record import ApprovalLog, Decision, PendingAction, RunRecord, RunStore, ToolCall, now_iso
+from mcp_server.errors import InvalidArgument, KafkaAgentError
+from mcp_server.settings import Settings
+
+log = logging.getLogger("kafka_agent.agent")
+
+Approver = Callable[[PendingAction], Awaitable[Decision | None]]
+EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
+Policy = Literal["ask", "never", "auto"]
+RESULT_LOG_CHARS = 2000
+
+
+class Agent:
+    """One agent (ours or a peer) bound to a tool hub, a prompt, and an approval policy."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hub: ToolHub,
+        *,
+        name: str = MAIN_AGENT,
+        prompt: str | None = None,
+        approval: Policy | None = None,
+        approver: Approver | None = None,
+        on_event: EventSink | None = None,
+        tool_filter: Callable[[ToolSpec], bool] | None = None,
+        delegation: bool = True,
+        client: Any = None,
+        store: RunStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.name = name
+        self.prompt = prompt if prompt is not None else main_prompt()
+        self.approval: Policy = approval or settings.approval
+        self.approver = approver
+        self.on_event = on_event
+        self.delegation = delegation
+        self.client = client
+        self.store = store or RunStore(settings.data_dir)
+        remote = [t for t in hub.tools.values() if tool_filter is None or tool_filter(t)]
+        local = local_tools.specs(delegation=delegation)
+        self.tools: dict[str, ToolSpec] = {t.name: t for t in [*remote, *local]}
+
+    # --- ways in ------------------------------------------------------------------------------------------------
+
+    async def run(self, task: str, *, task_id: str | None = None) -> RunRecord:
+        if not task.strip():
+            raise InvalidArgument("The task is empty.", hint="Say what the agent should do.")
+        record = RunRecord(task=task, agent=self.name, model=self.settings.model, approval_policy=self.approval)
+        if task_id:
+            record.task_id = task_id
+        record.messages.append({"role": "user", "content": task})
+        self.store.save(record)
+        return await self._drive(record, decisions={})
+
+    async def resume(self, task_id: str, decisions: dict[str, Decision]) -> RunRecord:
+        """Continue a run that stopped with ``input_required``, applying the human's decisions."""
+        record = self.store.load(task_id)
+        if record.status != "input_required":
+            raise InvalidArgument(f"Run {task_id} is {record.status}, not waiting for input; nothing to resume.")
+        missing = [a.action_id for a in record.pending_actions if a.action_id not in decisions]
+        if missing:
+            raise InvalidArgument(
+                f"Run {task_id} needs a decision for {', '.join(missing)}.",
+                hint='Pass decisions such as {"' + missing[0] + '": "approve"} (or "deny").',
+            )
+        record.status = "running"
+        self.approval = record.approval_policy  # type: ignore[assignment]
+        return await self._drive(record, decisions=decisions)
+
+    # --- the loop -----------------------------------------------------------------------------------------------
+
+    async def _drive(self, record: RunRecord, decisions: dict[str, Decision]) -> RunRecord:
+        owned = self.client is None
+        if owned:
+            self.client = build_client(self.settings)
+        try:
+            with anyio.move_on_after(self.settings.max_run_seconds) as scope:
+                try:
+                    await self._loop(record, decisions)
+                except KafkaAgentError as exc:
+                    self._fail(record, str(exc))
+        finally:
+            if owned:
+                await self.client.close()
+                self.client = None
+        if scope.cancelled_caught:
+            self._fail(record, f"Time limit: the run exceeded max_run_seconds={self.settings.max_run_seconds:g}.")
+        if record.status != "input_required":
+            record.ended_at = now_iso()
+        self.store.save(record)
+        await self._emit("end", {"status": record.status, "task_id": record.task_id})
+        return record
+
+    def _fail(self, record: RunRecord, error: str) -> None:
+        record.status = "failed"
+        record.error = error
+        record.pending_actions = []
+
+    async def _loop(self, record: RunRecord, decisions: dict[str, Decision]) -> None:
+        # Resuming a turn whose tool calls were interrupted by a pending decision.
+        resuming = bool(record.messages) and record.messages[-1]["role"] == "assistant"
+        if resuming and not await self._run_tool_uses(record, decisions):
+            return
+        while True:
+            limit = self._limit_reached(record)
+            if limit:
+                self._fail(record, limit)
+                return
+            turn = await self._turn(record)
+            record.messages.append({"role": "assistant", "content": turn.content})
+            text = "".join(b.get("text", "") for b in turn.content if b.get("type") == "text").strip()
+            if text:
+                record.output = text
+            if not any(b.get("type") == "tool_use" for b in turn.content):
+                self._finish(record)
+                return
+            if not await self._run_tool_uses(record, decisions):
+                return
+            self.store.save(record)
+
+    def _limit_reached(self, record: RunRecord) -> str | None:
+        s = self.settings
+        if record.usage.turns >= s.max_turns:
+            return f"Turn limit: the model used all {s.max_turns} turns (max_turns) without finishing."
+        if record.usage.total_tokens >= s.max_tokens_per_run:
+            return f"Token limit: {record.usage.total_tokens} tokens used, max_tokens_per_run={s.max_tokens_per_run}."
+        return None
+
+    async def _turn(self, record: RunRecord) -> Turn:
+        note = (
+            f"Run {record.task_id}. You are {self.name}. Current phase: {record.phase}. "
+            f"Approval policy: {self.approval}."
+        )
+
+        async def on_text(chunk: str) -> None:
+            await self._emit("text", {"text": chunk})
+
+        turn = await stream_turn(
+            self.client,
+            model=self.settings.model,
+            system=system_params(self.prompt, note),
+            tools=tool_params(list(self.tools.values())),
+            messages=record.messages,
+            on_text=on_text if self.on_event else None,
+        )
+        record.usage.add_message_usage(self.settings.model, turn.usage)
+        return turn
+
+    def _finish(self, record: RunRecord) -> None:
+        if record.verification is not None and record.verification.verdict == "fail":
+            record.status = "failed"
+            record.error = f"Verification failed: {record.verification.summary}"
+        else:
+            record.status = "completed"
+
+    # --- tool calls ---------------------------------------------------------------------------------------------
+
+    async def _run_tool_uses(self, record: RunRecord, decisions: dict[str, Decision]) -> bool:
+        """Answer every tool_use of the last assistant message; False when the run paused for a decision."""
+        done = {r["tool_use_id"] for r in record.partial_results}
+        for block in record.messages[-1]["content"]:
+            if block.get("type") != "tool_use" or block["id"] in done:
+                continue
+            result = await self._one_call(record, block, decisions)
+            if result is None:
+                record.status = "input_required"
+                return False
+            record.partial_results.append(result)
+        record.messages.append({"role": "user", "content": record.partial_results})
+        record.partial_results = []
+        return True
+
+    async def _one_call(
+        self, record: RunRecord, block: dict[str, Any], decisions: dict[str, Decision]
+    ) -> dict[str, Any] | None:
+        name, args, use_id = block["name"], dict(block.get("input") or {}), block["id"]
+        call = ToolCall(tool_use_id=use_id, tool=name, arguments=args, phase=record.phase, allowed=True)
+        spec = self.tools.get(name)
+        await self._emit("tool_call", {"tool": name, "arguments": args, "phase": str(record.phase)})
+        if spec is None:
+            return self._refuse(record, call, f"There is no tool named {name!r} in this run.")
+        allowed, reason = phase_allows(record.phase, spec, args)
+        if not allowed:
+            return self._refuse(record, call, reason)
+        call.mutating = is_mutating_call(spec, args)
+        if call.mutating:
+            if self.approval == "never":
+                return self._refuse(
+                    record,
+                    call,
+                    f"Refused: this run is read-only (approval policy 'never'), and {name} may change "
+                    "the cluster. Report what you would change instead.",
+                )
+            if self.approval == "ask" or spec.destructive:
+                verdict = await self._consent(record, spec, use_id, args, decisions)
+                if verdict is None:
+                    return None
+                call.approval = verdict
+                if not verdict.startswith("approved"):
+                    return self._refuse(
+                        record,
+                        call,
+                        f"The user denied this action ({name}); nothing was changed. Do not retry it; "
+                        "tell the user what was not done.",
+                    )
+        if spec.local:
+            is_error, text = await local_tools.call(self, record, name, args)
+        else:
+            outcome = await self.hub.call(name, args)
+            is_error, text = outcome.is_error, outcome.text
+            self._note_preview(record, outcome.structured)
+        call.is_error = is_error
+        call.result = text[:RESULT_LOG_CHARS]
+        record.current_log().calls.append(call)
+        await self._emit("tool_result", {"tool": name, "is_error": is_error, "text": text})
+        return {"type": "tool_result", "tool_use_id": use_id, "content": text, "is_error": is_error}
+
+    def _refuse(self, record: RunRecord, call: ToolCall, reason: str) -> dict[str, Any]:
+        call.allowed = False
+        call.refused_reason = reason
+        record.current_log().calls.append(call)
+        log.info("refused %s in %s: %s", call.tool, record.phase, reason)
+        return {"type": "tool_result", "tool_use_id": call.tool_use_id, "content": reason, "is_error": True}
+
+    def _note_preview(self, record: RunRecord, structured: Any) -> None:
+        consent = structured.get("consent") if isinstance(structured, dict) else None
+        if isinstance(consent, dict) and consent.get("confirmation_token"):
+            record.previews[str(consent["confirmation_token"])] = str(consent.get("effect", ""))
+
+    async def _consent(
+        self, record: RunRecord, spec: ToolSpec, use_id: str, args: dict[str, Any], decisions: dict[str, Decision]
+    ) -> str | None:
+        """'approved by X' / 'denied by X', or None when the decision must come from outside (input_required)."""
+        pending = next((a for a in record.pending_actions if a.tool_use_id == use_id), None)
+        if pending is None:
+            token = args.get("confirm_token")
+            effect = record.previews.get(str(token)) if token else None
+            pending = PendingAction(
+                action_id=f"act-{uuid.uuid4().hex[:8]}",
+                tool_use_id=use_id,
+                tool=spec.name,
+                arguments=args,
+                destructive=spec.destructive,
+                effect=effect or f"{spec.name} with {json.dumps(args, default=str)}",
+            )
+        decision: Decision | None = decisions.get(pending.action_id)
+        decided_by = "orchestrator"
+        if decision is None and self.approver is not None:
+            decision = await self.approver(pending)
+            decided_by = "user"
+        if decision is None:
+            record.pending_actions = [pending]
+            await self._emit("input_required", pending.model_dump())
+            return None
+        record.pending_actions = [a for a in record.pending_actions if a.action_id != pending.action_id]
+        record.approvals.append(
+            ApprovalLog(
+                action_id=pending.action_id,
+                tool=pending.tool,
+                arguments=pending.arguments,
+                effect=pending.effect,
+                decision=decision,
+                decided_by=decided_by,
+            )
+        )
+        return f"{'approved' if decision == 'approve' else 'denied'} by {decided_by}"
+
+    async def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            await self.on_event(kind, data)

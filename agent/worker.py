@@ -1,0 +1,169 @@
+"""``kafka-agent worker --agent PEER``: a peer agent serving tasks from ``agents.<peer>.tasks`` as a group member.
+
+At-least-once delivery, done once: the offset is committed by hand only after the answer is written, so a worker
+that dies mid-task leaves the task to another member; before working on a task the worker looks its correlation id
+up in the compacted ``agents.<peer>.results`` topic, so a task answered just before a crash is not done again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from agent.delegation import (
+    ReplyMessage,
+    TaskMessage,
+    ensure_topics,
+    peer_tool_filter,
+    produce_json,
+    producer,
+    results_topic,
+    tasks_topic,
+    worker_name,
+)
+from agent.host import ToolHub
+from agent.prompts import peer_prompt
+from mcp_server.settings import Settings
+
+log = logging.getLogger("kafka_agent.worker")
+
+
+class ResultsIndex:
+    """Correlation id -> answer, from the peer's compacted results topic, caught up before each task."""
+
+    def __init__(self, settings: Settings, peer: str) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        self.topic = results_topic(peer)
+        self.timeout = settings.request_timeout_s
+        conf: dict[str, Any] = {**settings.cluster(None).librdkafka_config()}
+        conf.update({"group.id": f"results-index-{worker_name()}", "enable.auto.commit": False})
+        self.consumer = Consumer(conf)
+        meta = self.consumer.list_topics(self.topic, timeout=self.timeout)
+        self.parts = [TopicPartition(self.topic, p, 0) for p in sorted(meta.topics[self.topic].partitions)]
+        for tp in self.parts:
+            low, _high = self.consumer.get_watermark_offsets(tp, timeout=self.timeout)
+            tp.offset = low
+        self.consumer.assign(self.parts)
+        self.done: dict[str, ReplyMessage] = {}
+
+    def catch_up(self) -> None:
+        from confluent_kafka import TopicPartition
+
+        for tp in self.parts:
+            _low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=self.timeout
+            )
+            while True:
+                pos = self.consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
+                if pos >= high or high == 0:
+                    break
+                msg = self.consumer.poll(1.0)
+                if msg is None or msg.error() or msg.value() is None:
+                    continue
+                reply = ReplyMessage.model_validate_json(msg.value())
+                self.done[reply.correlation_id] = reply
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _publish(
+    settings: Settings, prod: Any, peer: str, reply: ReplyMessage, reply_to: str, commit: Callable[[], Any]
+) -> None:
+    """Answer, then commit: a crash before the commit redelivers the task, and the results topic says it is done."""
+    produce_json(prod, results_topic(peer), reply.correlation_id, reply, settings.request_timeout_s)
+    produce_json(prod, reply_to, reply.correlation_id, reply, settings.request_timeout_s)
+    commit()
+
+
+async def run_worker(settings: Settings, peer: str, *, stop: threading.Event | None = None, max_tasks: int = 0) -> int:
+    """Serve tasks until ``stop`` is set (or ``max_tasks`` were answered); returns the number answered."""
+    from confluent_kafka import Consumer
+
+    from agent.runner import Agent
+
+    stop = stop or threading.Event()
+    prompt = peer_prompt(peer)
+    me = worker_name()
+    await anyio.to_thread.run_sync(
+        lambda: ensure_topics(settings, [tasks_topic(peer), results_topic(peer)], compacted={results_topic(peer)})
+    )
+    conf: dict[str, Any] = {**settings.cluster(None).librdkafka_config()}
+    conf.update(
+        {
+            "group.id": f"agents.{peer}.workers",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 10000,
+            "heartbeat.interval.ms": 1000,
+            "max.poll.interval.ms": int(max(settings.max_run_seconds * 1000 + 60000, 300000)),
+            "client.id": me,
+        }
+    )
+    consumer: Any = Consumer(conf)
+    index = await anyio.to_thread.run_sync(lambda: ResultsIndex(settings, peer))
+    prod = producer(settings)
+    answered = 0
+    try:
+        consumer.subscribe([tasks_topic(peer)])
+        async with ToolHub(settings, extra_servers=False) as hub:
+            log.info("worker %s serving %s", me, tasks_topic(peer))
+            print(f"worker {me} ready for {tasks_topic(peer)}", flush=True)
+            while not stop.is_set() and (max_tasks == 0 or answered < max_tasks):
+                msg = await anyio.to_thread.run_sync(lambda: consumer.poll(0.5))
+                if msg is None:
+                    continue
+                commit = partial(consumer.commit, message=msg, asynchronous=False)
+                if msg.error():
+                    log.warning("consumer error: %s", msg.error())
+                    continue
+                try:
+                    task = TaskMessage.model_validate_json(msg.value())
+                except ValueError:
+                    log.warning("skipping a malformed task record at offset %s", msg.offset())
+                    await anyio.to_thread.run_sync(commit)
+                    continue
+                await anyio.to_thread.run_sync(index.catch_up)
+                if task.correlation_id in index.done:
+                    log.info("task %s was already answered; not doing it twice", task.correlation_id)
+                    await anyio.to_thread.run_sync(commit)
+                    continue
+                print(f"task {task.correlation_id} from {task.requester}", flush=True)
+                agent = Agent(
+                    settings,
+                    hub,
+                    name=peer,
+                    prompt=prompt,
+                    approval="never",
+                    tool_filter=peer_tool_filter,
+                    delegation=False,
+                )
+                record = await agent.run(
+                    f"Task from {task.requester} (correlation id {task.correlation_id}):\n{task.task}"
+                )
+                reply = ReplyMessage(
+                    correlation_id=task.correlation_id,
+                    peer=peer,
+                    status=record.status,
+                    answer=record.output,
+                    error=record.error,
+                    run_task_id=record.task_id,
+                    worker=me,
+                    usage=record.usage,
+                )
+
+                await anyio.to_thread.run_sync(partial(_publish, settings, prod, peer, reply, task.reply_to, commit))
+                index.done[task.correlation_id] = reply
+                answered += 1
+                print(f"answered {task.correlation_id}: {record.status}", flush=True)
+    finally:
+        consumer.close()
+        index.close()
+    return answered

@@ -1,0 +1,76 @@
+"""The agent as an MCP tool: ``agent_run_task`` runs a task through the five phases, for orchestrators.
+
+The run reaches the Kafka tools through its own in-process session to a server with the same settings; it never
+asks a person directly: when a change needs consent it stops with ``input_required`` and the pending actions, and
+the orchestrator calls again with ``task_id`` and ``decisions``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from mcp_server.errors import InvalidArgument
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+
+class AgentTaskResult(BaseModel):
+    status: Literal["completed", "input_required", "failed"] = Field(description="Where the run stands.")
+    task_id: str = Field(description="Pass back with decisions to resume an input_required run.")
+    output: str = Field(description="The agent's final answer (or its last words before stopping).")
+    pending_actions: list[dict[str, Any]] = Field(
+        default_factory=list, description="Changes waiting for a decision: action_id, tool, arguments, effect."
+    )
+    error: str | None = None
+    record: dict[str, Any] = Field(description="The run record: plan, phases and calls, approvals, verdict, usage.")
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="write", title="Run an agent task", open_world=True)
+    async def agent_run_task(
+        ctx: Ctx,
+        task: Annotated[str | None, Field(description="What the Kafka agent should do, in plain words.")] = None,
+        task_id: Annotated[str | None, Field(description="Resume this input_required run instead.")] = None,
+        decisions: Annotated[
+            dict[str, Literal["approve", "deny"]] | None,
+            Field(description="For a resumed run: action_id -> approve or deny, for every pending action."),
+        ] = None,
+        approval: Annotated[
+            Literal["ask", "auto", "never"] | None,
+            Field(description="ask: every change waits for a decision; auto: only destructive ones; never: read-only."),
+        ] = None,
+        cluster: Annotated[str | None, Field(description="Cluster the task is about; omit for the default.")] = None,
+    ) -> AgentTaskResult:
+        """Hand a Kafka task to the kafka-streaming-agent, which plans, validates, executes, verifies and documents
+        it with this server's tools. Returns status completed, failed, or input_required with the pending changes:
+        show them to the person, then call again with task_id and decisions to resume. Slow: each run makes
+        several model calls."""
+        from agent.host import ToolHub
+        from agent.runner import Agent
+
+        app = app_of(ctx)
+        if (task is None) == (task_id is None):
+            raise InvalidArgument("Give either task (a new run) or task_id with decisions (resume a run).")
+        if cluster is not None:
+            app.settings.cluster(cluster)
+        async with ToolHub(app.settings) as hub:
+            agent = Agent(app.settings, hub, approval=approval)
+            if task_id is not None:
+                record = await agent.resume(task_id, decisions or {})
+            else:
+                assert task is not None
+                text = task if cluster is None else f"{task}\n(Cluster: {cluster})"
+                record = await agent.run(text)
+        status: Literal["completed", "input_required", "failed"] = (
+            "failed" if record.status == "running" else record.status
+        )
+        return AgentTaskResult(
+            status=status,
+            task_id=record.task_id,
+            output=record.output,
+            pending_actions=[a.model_dump() for a in record.pending_actions],
+            error=record.error,
+            record=record.summary(),
+        )
