@@ -25,6 +25,7 @@ TOOL_MODULES = [
     "topics",
     "groups",
     "messages",
+    "agent",
     "policy",
     "security",
     "schemas",
