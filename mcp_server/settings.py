@@ -171,6 +171,9 @@ class Settings(BaseSettings):
     max_run_seconds: float = 900.0
     approval: Literal["ask", "never", "auto"] = "ask"
     mcp_servers_file: Path | None = None
+    agents_topic_prefix: str = Field(
+        "agents", pattern=r"^[A-Za-z0-9._-]+$", description="Prefix of the delegation topics (<prefix>.<peer>.tasks)."
+    )
 
     # Dev cluster
     devcluster_home: Path | None = None
