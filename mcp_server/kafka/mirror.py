@@ -271,7 +271,10 @@ def mirror_status(
                 target_exists=rt in tgt_parts,
             )
         )
-    healthy = all(c.status is not None and c.status.healthy for c in connectors)
+    # A checkpoint connector has no task until a consumer group matches: RUNNING without failures is healthy.
+    healthy = all(
+        c.status is not None and c.status.state == "RUNNING" and not c.status.failed_tasks for c in connectors
+    )
     return MirrorStatus(
         source=source,
         target=target,

@@ -1,0 +1,83 @@
+"""MirrorMaker 2 between two real single-broker clusters, deployed on the target's real Connect worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.conftest import unique
+from tests.helpers import assert_tool_error, structured
+from tests.services.conftest import ServiceEnv, create_topic, read_all
+
+pytestmark = pytest.mark.anyio
+
+
+def _produce(bootstrap: str, topic: str, count: int) -> list[bytes]:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    values = [f"{topic}-{i}".encode() for i in range(count)]
+    for v in values:
+        producer.produce(topic, v, key=b"k")
+    assert producer.flush(15) == 0
+    return values
+
+
+def _topics(admin: Any) -> set[str]:
+    return set(admin.list_topics(timeout=10).topics)
+
+
+async def test_mirror_copies_matching_topic_only(
+    mcp_client: Any, http: Any, admin_a: Any, admin_b: Any, service_env: ServiceEnv
+) -> None:
+    wanted, other = unique("orders"), unique("audit")
+    create_topic(admin_a, wanted, partitions=2)
+    create_topic(admin_a, other)
+    sent = _produce(service_env.a_bootstrap, wanted, 6)
+    _produce(service_env.a_bootstrap, other, 3)
+
+    deployed = structured(
+        await mcp_client.call_tool("kafka_mirror", {"source_cluster": "a", "topics": wanted, "groups": "none-.*"})
+    )
+    (deployment,) = deployed["deployments"]
+    assert [c["error"] for c in deployment["connectors"]] == [None, None, None]
+    assert deployment["remote_topic_example"] == "a.orders"
+    names = {c["name"] for c in deployment["connectors"]}
+    for name in names:  # checked on the worker directly
+        assert http.get(f"{service_env.connect_url}/connectors/{name}").status_code == 200
+
+    remote = f"a.{wanted}"
+    copied = read_all(service_env.b_bootstrap, remote, len(sent), timeout=90)
+    assert sorted(m.value() for m in copied) == sorted(sent)
+    assert f"a.{other}" not in _topics(admin_b) and other not in _topics(admin_b)
+
+    status: dict[str, Any] = {}
+    with anyio.move_on_after(60):
+        while True:
+            status = structured(await mcp_client.call_tool("kafka_mirror_status", {"source_cluster": "a"}))
+            if status["healthy"] and status["total_lag_records"] == 0:
+                break
+            await anyio.sleep(1)
+    assert status["healthy"], status
+    (lag,) = status["topics"]
+    assert lag["source_topic"] == wanted and lag["target_topic"] == remote
+    assert lag["source_records"] == lag["target_records"] == len(sent) and lag["lag_records"] == 0
+
+
+async def test_mirror_refuses_bad_requests(mcp_client: Any) -> None:
+    assert_tool_error(
+        await mcp_client.call_tool(
+            "kafka_mirror", {"source_cluster": "a", "mode": "active-active", "naming": "identity"}
+        ),
+        "prefixed",
+    )
+    # Active-active needs a Connect worker on cluster a as well.
+    assert_tool_error(
+        await mcp_client.call_tool("kafka_mirror", {"source_cluster": "a", "mode": "active-active"}),
+        "no Kafka Connect worker",
+    )
+    assert_tool_error(await mcp_client.call_tool("kafka_mirror", {"source_cluster": "b"}), "different")
+    assert_tool_error(await mcp_client.call_tool("kafka_mirror", {"source_cluster": "nope"}), "not configured")
+    assert_tool_error(await mcp_client.call_tool("kafka_mirror", {"source_cluster": "a", "topics": "("}), "regular")
