@@ -25,6 +25,31 @@ def _produce(bootstrap: str, topic: str, count: int) -> list[bytes]:
     return values
 
 
+def _commit(bootstrap: str, group: str, topic: str, admin: Any) -> None:
+    """Group ``group`` consumed ``topic`` to the end, committed on the source cluster."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    parts = sorted(admin.list_topics(topic=topic, timeout=10).topics[topic].partitions)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        ends = [
+            TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]) for p in parts
+        ]
+        consumer.commit(offsets=ends, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def _committed(admin: Any, group: str, topic: str) -> dict[int, int]:
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    try:
+        result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(10)
+    except Exception:
+        return {}
+    return {tp.partition: tp.offset for tp in result.topic_partitions if tp.topic == topic and tp.offset >= 0}
+
+
 def _topics(admin: Any) -> set[str]:
     return set(admin.list_topics(timeout=10).topics)
 
@@ -37,9 +62,11 @@ async def test_mirror_copies_matching_topic_only(
     create_topic(admin_a, other)
     sent = _produce(service_env.a_bootstrap, wanted, 6)
     _produce(service_env.a_bootstrap, other, 3)
+    group = unique("billing")
+    _commit(service_env.a_bootstrap, group, wanted, admin_a)
 
     deployed = structured(
-        await mcp_client.call_tool("kafka_mirror", {"source_cluster": "a", "topics": wanted, "groups": "none-.*"})
+        await mcp_client.call_tool("kafka_mirror", {"source_cluster": "a", "topics": wanted, "groups": group})
     )
     (deployment,) = deployed["deployments"]
     assert [c["error"] for c in deployment["connectors"]] == [None, None, None]
@@ -64,6 +91,16 @@ async def test_mirror_copies_matching_topic_only(
     (lag,) = status["topics"]
     assert lag["source_topic"] == wanted and lag["target_topic"] == remote
     assert lag["source_records"] == lag["target_records"] == len(sent) and lag["lag_records"] == 0
+
+    # Checkpoints: the group's committed offsets are translated onto the target's copy of the topic.
+    synced: dict[int, int] = {}
+    with anyio.move_on_after(90):
+        while not synced:
+            synced = _committed(admin_b, group, remote)
+            await anyio.sleep(1)
+    assert synced, "the group's offsets never reached the target"
+    assert all(0 <= off <= len(sent) for off in synced.values())
+    assert "a.checkpoints.internal" in _topics(admin_b)
 
 
 async def test_mirror_refuses_bad_requests(mcp_client: Any) -> None:

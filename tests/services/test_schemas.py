@@ -149,3 +149,29 @@ async def test_bad_input_gets_clear_errors(mcp_client: Any) -> None:
     )
     # The server keeps serving.
     structured(await mcp_client.call_tool("kafka_list_schema_subjects", {}))
+
+
+async def test_json_schema_and_protobuf(mcp_client: Any, http: Any, service_env: ServiceEnv) -> None:
+    subject = unique("js") + "-value"
+    v1 = {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}
+    args = {"subject": subject, "schema_type": "JSON"}
+    structured(await mcp_client.call_tool("kafka_register_schema", {**args, "schema": v1}))
+    await _set_level(mcp_client, subject, "BACKWARD")
+    breaking = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+    check = structured(await mcp_client.call_tool("kafka_check_schema_compatibility", {**args, "schema": breaking}))
+    assert check["compatible"] is False and check["problems"] and "Avro only" in check["note"]
+    assert_tool_error(await mcp_client.call_tool("kafka_register_schema", {**args, "schema": breaking}), "refused")
+    assert _versions(http, service_env, subject) == [1]
+
+    proto_subject = unique("pb") + "-value"
+    proto = 'syntax = "proto3";\nmessage Order { int32 id = 1; string item = 2; }\n'
+    done = structured(
+        await mcp_client.call_tool(
+            "kafka_register_schema", {"subject": proto_subject, "schema": proto, "schema_type": "PROTOBUF"}
+        )
+    )
+    assert done["version"] == 1
+    got = structured(await mcp_client.call_tool("kafka_get_schema", {"subject": proto_subject}))
+    assert (
+        got["schema_version"]["schema_type"] == "PROTOBUF" and "message Order" in got["schema_version"]["schema_text"]
+    )
