@@ -1,0 +1,169 @@
+"""Modes as a real client sees them: read-only over stdio and streamable HTTP (spawned ``kafka-agent serve``),
+the HTTP Origin check and bearer token, and the tool allow/deny lists."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ClusterHandle, make_settings, unique
+from tests.helpers import assert_tool_error, structured
+from tests.safety.conftest import client_for, read_audit, topic_exists
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+MUTATING_SAMPLE = ("kafka_create_topic", {"partitions": 1, "replication_factor": 1})
+
+
+def _env(kafka_cluster: ClusterHandle, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_AGENT_")}
+    env.update(
+        KAFKA_AGENT_BOOTSTRAP_SERVERS=kafka_cluster.bootstrap_servers, KAFKA_AGENT_DATA_DIR=str(data_dir), **extra
+    )
+    return env
+
+
+async def _assert_read_only(client: Any, admin: Any, data_dir: Path) -> None:
+    from mcp_server.server import build_server
+    from mcp_server.tools._base import TOOL_KINDS
+
+    build_server(make_settings("127.0.0.1:1", data_dir))  # registers every tool here too, filling TOOL_KINDS
+    names = {t.name for t in (await client.list_tools()).tools}
+    assert names == {n for n, kind in TOOL_KINDS.items() if kind == "read"}
+    assert "kafka_create_topic" not in names and "kafka_delete_topic" not in names
+    topic = unique("ro")
+    tool, args = MUTATING_SAMPLE
+    assert_tool_error(await client.call_tool(tool, {"topic": topic, **args}), "read-only")
+    assert_tool_error(await client.call_tool("kafka_delete_topic", {"topic": "__consumer_offsets"}), "read-only")
+    assert structured(await client.call_tool("kafka_describe_cluster", {}))["broker_count"] >= 1
+    assert not topic_exists(admin, topic)
+    refused = [e for e in read_audit(data_dir) if e["decision"] == "refused"]
+    assert {e["tool"] for e in refused} >= {"kafka_create_topic", "kafka_delete_topic"}
+
+
+async def test_read_only_over_stdio(kafka_cluster: ClusterHandle, data_dir: Path, admin: Any) -> None:
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[str(ROOT / "kafka_agent.py"), "serve", "--read-only"],
+        env=_env(kafka_cluster, data_dir),
+        cwd=str(ROOT),
+    )
+    async with Client(params, raise_exceptions=False) as client:
+        await _assert_read_only(client, admin, data_dir)
+    assert all(e["transport"] == "stdio" for e in read_audit(data_dir))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _http_server(env: dict[str, str], *args: str) -> Iterator[str]:
+    """``kafka-agent serve --transport http`` in a subprocess; yields its /mcp URL once it accepts connections."""
+    import time
+
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "kafka_agent.py"), "serve", "--transport", "http", "--port", str(port), *args],
+        env=env,
+        cwd=str(ROOT),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "HTTP server did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+async def test_read_only_over_http(kafka_cluster: ClusterHandle, data_dir: Path, admin: Any) -> None:
+    from mcp import Client
+
+    with _http_server(_env(kafka_cluster, data_dir), "--read-only") as url:
+        async with Client(url, raise_exceptions=False) as client:
+            await _assert_read_only(client, admin, data_dir)
+    assert all(e["transport"] == "http" for e in read_audit(data_dir))
+
+
+_INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+async def test_http_rejects_foreign_origin_and_requires_the_token(kafka_cluster: ClusterHandle, data_dir: Path) -> None:
+    import httpx
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    token = "s3cret-" + unique("tok")
+    with _http_server(_env(kafka_cluster, data_dir, KAFKA_AGENT_HTTP_TOKEN=token)) as url:
+        auth = {"Authorization": f"Bearer {token}"}
+        raw = httpx.AsyncClient(timeout=10)
+        no_token = await raw.post(url, json=_INIT, headers=_HEADERS)
+        assert no_token.status_code == 401
+        wrong = await raw.post(url, json=_INIT, headers={**_HEADERS, "Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        evil = await raw.post(url, json=_INIT, headers={**_HEADERS, **auth, "Origin": "http://evil.example"})
+        assert evil.status_code == 403, evil.text
+        local = await raw.post(url, json=_INIT, headers={**_HEADERS, **auth, "Origin": "http://127.0.0.1:3000"})
+        assert local.status_code == 200, local.text
+        await raw.aclose()
+
+        transport = streamable_http_client(url, http_client=create_mcp_http_client(headers=auth))
+        async with Client(transport, raise_exceptions=False) as client:
+            data = structured(await client.call_tool("kafka_describe_cluster", {}))
+            assert data["broker_count"] >= 1
+
+
+async def test_allow_and_deny_lists(kafka_cluster: ClusterHandle, data_dir: Path, admin: Any) -> None:
+    deny = make_settings(kafka_cluster.bootstrap_servers, data_dir, deny_tools=["kafka_create_topic"])
+    async with client_for(deny) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert "kafka_create_topic" not in names and "kafka_list_topics" in names
+        topic = unique("deny")
+        tool, args = MUTATING_SAMPLE
+        assert_tool_error(await client.call_tool(tool, {"topic": topic, **args}), "deny list")
+    assert not topic_exists(admin, topic)
+    allow = make_settings(
+        kafka_cluster.bootstrap_servers, data_dir, allow_tools=["kafka_list_topics", "kafka_check_policy"]
+    )
+    async with client_for(allow) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert names == {"kafka_list_topics", "kafka_check_policy"}
+        assert_tool_error(await client.call_tool("kafka_describe_cluster", {}), "allow list")
