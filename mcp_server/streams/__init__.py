@@ -1,0 +1,1 @@
+"""Stream processing on Apache Kafka Streams: specs, CEL-subset validation, runner processes, streaming SQL."""

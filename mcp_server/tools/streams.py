@@ -1,0 +1,276 @@
+"""MCP tools for stream processing: deploy Kafka Streams applications from a spec, watch, query, stop, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from mcp_server.app import AppContext
+from mcp_server.errors import InvalidArgument
+from mcp_server.safety import Change, ConsentPreview
+from mcp_server.streams.manager import RunnerRecord, StreamsManager
+from mcp_server.streams.ops import CleanupResult, DeployPlan
+from mcp_server.streams.spec import StreamSpec
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+
+ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
+NameArg = Annotated[str, Field(description="The stream application's name (see kafka_stream_list).")]
+ConfirmArg = Annotated[str | None, Field(description="Token from the first call of this exact call, to proceed.")]
+TimeArg = Annotated[
+    int | str | None, Field(description="Window time bound: epoch milliseconds or ISO-8601 (e.g. 2026-01-01T00:00Z).")
+]
+
+
+def manager(app: AppContext) -> StreamsManager:
+    return app.lazy.get("streams", lambda: StreamsManager(app.settings))
+
+
+class DeployOutcome(BaseModel):
+    dry_run: bool
+    plan: DeployPlan
+    topology: str | None = Field(None, description="Kafka Streams' description of the topology (dry run).")
+    sink_created: bool = False
+    application: RunnerRecord | None = None
+    health: dict[str, Any] | None = None
+
+
+class StreamSummary(BaseModel):
+    application: RunnerRecord
+    state: str | None = Field(None, description="Kafka Streams state (RUNNING, REBALANCING, ERROR...) when live.")
+
+
+class StreamStatus(BaseModel):
+    application: RunnerRecord
+    health: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = Field(
+        None, description="records_in/out, lag (records behind), process_rate, commit_rate, commit_total."
+    )
+    spec: dict[str, Any]
+    recent_errors: list[str] = Field(default_factory=list, description="Recent ERROR/WARN lines of the runner log.")
+
+
+class QueryResult(BaseModel):
+    name: str
+    store: str
+    store_kind: str = Field(description="kv (table), window or session.")
+    rows: list[dict[str, Any]]
+
+
+class DeleteOutcome(BaseModel):
+    executed: bool
+    consent: ConsentPreview | None = None
+    cleanup: CleanupResult | None = None
+    note: str | None = None
+
+
+def _ms(value: int | str | None, what: str) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        raise InvalidArgument(f"{what} {value!r} is neither epoch milliseconds nor an ISO-8601 time.") from None
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="write", title="Deploy stream application")
+    async def kafka_stream_deploy(
+        ctx: Ctx,
+        spec: Annotated[StreamSpec, Field(description="The application: source, steps, join, aggregate, sink.")],
+        dry_run: Annotated[bool, Field(description="Validate and describe the topology without launching.")] = False,
+        cluster: ClusterArg = None,
+    ) -> DeployOutcome:
+        """Deploy a Kafka Streams application (a real Kafka Streams JVM) from a declarative spec: read a source
+        topic, filter/select/re-key with CEL expressions, optionally join a table, global table or stream, optionally
+        aggregate (count/sum/min/max/avg) by key in tumbling/hopping/session/sliding windows, and write to a sink
+        topic (created if missing). exactly_once_v2 by default. dry_run=true returns the plan and the topology
+        description without changing anything. Deploying the name of a stopped application restarts it."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        admin = app.clients.admin(cfg.name)
+        from mcp_server.streams import ops
+
+        mgr = manager(app)
+        plan = await app.run(ops.plan_deploy, admin, spec, timeout=app.timeout)
+        if dry_run:
+            topology = await app.run(mgr.describe, spec)
+            return DeployOutcome(dry_run=True, plan=plan, topology=topology)
+        change = Change(
+            tool="kafka_stream_deploy",
+            cluster=cfg.name,
+            action="stream.deploy",
+            resource_type="topic",
+            resources=[spec.sink.topic],
+            arguments={"spec": spec.model_dump(mode="json", exclude_none=True)},
+            details={
+                "application_id": spec.application_id,
+                "partitions": plan.sink_partitions,
+                "replication_factor": plan.sink_replication_factor,
+                "internal_topic_prefix": plan.internal_topic_prefix,
+                "profile": cfg.profile,
+            },
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"deploy stream application {spec.name!r}")
+        created = False
+        try:
+            if not plan.sink_exists:
+                from mcp_server.kafka import topics as ktopics
+
+                await app.run(
+                    ktopics.create_topic,
+                    admin,
+                    spec.sink.topic,
+                    partitions=plan.sink_partitions,
+                    replication_factor=plan.sink_replication_factor,
+                    configs=None,
+                    validate_only=False,
+                    timeout=app.timeout,
+                )
+                created = True
+            record = await app.run(mgr.launch, spec, cfg, replication_factor=plan.internal_replication_factor)
+            health = await app.run(mgr.wait_state, spec.name, "RUNNING", timeout=90.0)
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        outcome = DeployOutcome(
+            dry_run=False, plan=plan, sink_created=created, application=mgr.get(spec.name), health=health
+        )
+        app.safety.record(change, decision="allowed", result={"pid": record.pid, "sink_created": created})
+        return outcome
+
+    @kafka_tool(server, kind="read", title="List stream applications")
+    async def kafka_stream_list(ctx: Ctx, cluster: ClusterArg = None) -> list[StreamSummary]:
+        """List the stream applications deployed from this server (running, stopped or failed), with their
+        Kafka Streams state when running. Filtered to one cluster when cluster is given."""
+        app = app_of(ctx)
+        mgr = manager(app)
+        records = await app.run(mgr.list_apps)
+        out = []
+        for rec in records:
+            if cluster is not None and rec.cluster != cluster:
+                continue
+            state = None
+            if rec.status == "running":
+                try:
+                    state = (await app.run(mgr.call, rec.name, "/health", timeout=3.0)).get("state")
+                except Exception:
+                    state = "UNREACHABLE"
+            out.append(StreamSummary(application=rec, state=state))
+        return out
+
+    @kafka_tool(server, kind="read", title="Stream application status")
+    async def kafka_stream_status(ctx: Ctx, name: NameArg, cluster: ClusterArg = None) -> StreamStatus:
+        """One stream application's state (Kafka Streams state, pid, port), metrics (records in/out, consumer lag,
+        process and commit rates), its spec, and recent errors from its log. Use it after deploying and when output
+        looks wrong."""
+        app = app_of(ctx)
+        mgr = manager(app)
+        rec = await app.run(mgr.get, name)
+        health = metrics = None
+        if rec.status == "running":
+            health = await app.run(mgr.call, name, "/health")
+            metrics = await app.run(mgr.call, name, "/metrics")
+        spec = (await app.run(mgr.load_spec, name)).model_dump(mode="json", exclude_none=True)
+        lines = await app.run(mgr.log_tail, name, 300)
+        errors = [ln for ln in lines if " ERROR " in ln or " WARN " in ln or "Exception" in ln][-10:]
+        return StreamStatus(application=rec, health=health, metrics=metrics, spec=spec, recent_errors=errors)
+
+    @kafka_tool(server, kind="read", title="Query stream state")
+    async def kafka_stream_query(
+        ctx: Ctx,
+        name: NameArg,
+        key: Annotated[str | None, Field(description="One key (group key) to look up.")] = None,
+        from_key: Annotated[str | None, Field(description="Range start (inclusive), with to_key.")] = None,
+        to_key: Annotated[str | None, Field(description="Range end (inclusive).")] = None,
+        time_from: TimeArg = None,
+        time_to: TimeArg = None,
+        limit: Annotated[int, Field(ge=1, le=10000, description="Maximum rows returned.")] = 1000,
+        cluster: ClusterArg = None,
+    ) -> QueryResult:
+        """Interactive query of a running application's state store: the current aggregate for one key, a key
+        range, or everything; for windowed stores, windows starting between time_from and time_to. Returns rows
+        with the key, window_start/window_end (windowed) and the aggregation fields."""
+        app = app_of(ctx)
+        mgr = manager(app)
+        params = {
+            "key": key,
+            "from": from_key,
+            "to": to_key,
+            "time_from": _ms(time_from, "time_from"),
+            "time_to": _ms(time_to, "time_to"),
+            "limit": limit,
+        }
+        data = await app.run(mgr.call, name, "/query", params)
+        return QueryResult(name=name, store=data["store"], store_kind=data["store_kind"], rows=data["rows"])
+
+    @kafka_tool(server, kind="write", idempotent=True, title="Stop stream application")
+    async def kafka_stream_stop(ctx: Ctx, name: NameArg, cluster: ClusterArg = None) -> RunnerRecord:
+        """Stop a stream application cleanly (it commits and closes). Its state, offsets and internal topics stay,
+        so deploying the same spec again resumes where it stopped."""
+        app = app_of(ctx)
+        mgr = manager(app)
+        rec = await app.run(mgr.get, name)
+        change = Change(
+            tool="kafka_stream_stop",
+            cluster=rec.cluster,
+            action="stream.stop",
+            resource_type="stream",
+            resources=[name],
+            arguments={"name": name},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"stop stream application {name!r}")
+        result = await app.run(mgr.stop, name)
+        app.safety.record(change, decision="allowed", result={"status": result.status})
+        return result
+
+    @kafka_tool(server, kind="destructive", title="Delete stream application")
+    async def kafka_stream_delete(
+        ctx: Ctx, name: NameArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
+    ) -> DeleteOutcome:
+        """Delete a stream application: stop it, delete its internal topics (repartition, changelog) and its
+        consumer group (the committed offsets), and remove its local state. The sink topic is kept. The first
+        call changes nothing and returns the effect and a confirmation token; an identical second call with
+        confirm_token deletes. Ask the user first."""
+        app = app_of(ctx)
+        mgr = manager(app)
+        rec = await app.run(mgr.get, name)
+        from mcp_server.streams import ops
+
+        admin = app.clients.admin(rec.cluster)
+        topics = await app.run(ops.internal_topics, admin, rec.application_id, timeout=app.timeout)
+        change = Change(
+            tool="kafka_stream_delete",
+            cluster=rec.cluster,
+            action="stream.delete",
+            resource_type="stream",
+            resources=[name],
+            destructive=True,
+            arguments={"name": name},
+        )
+        effect = (
+            f"Stop stream application {name!r} ({rec.status}) on cluster {rec.cluster!r}, delete its "
+            f"{len(topics)} internal topic(s) ({', '.join(topics) or 'none'}), its consumer group "
+            f"{rec.application_id!r} and its local state. The sink topic is kept."
+        )
+        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        if preview is not None:
+            return DeleteOutcome(executed=False, consent=preview)
+        try:
+            if rec.status in ("running", "starting"):
+                await app.run(mgr.stop, name)
+            topics = await app.run(ops.internal_topics, admin, rec.application_id, timeout=app.timeout)
+            cleanup = await app.run(
+                ops.delete_application_resources, admin, rec.application_id, topics, timeout=app.timeout
+            )
+            await app.run(mgr.remove, name)
+        except Exception as exc:
+            app.safety.record(change, decision="confirmed", error=str(exc))
+            raise
+        app.safety.record(change, decision="confirmed", result=cleanup.model_dump())
+        return DeleteOutcome(executed=True, cleanup=cleanup, note="The sink topic was kept.")
