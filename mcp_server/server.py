@@ -31,6 +31,7 @@ TOOL_MODULES = [
     "schemas",
     "connect",
     "mirror",
+    "streams",
 ]
 
 INSTRUCTIONS = (
