@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, SecretStr
 
-from mcp_server.errors import AuthError, InvalidArgument, NotFound, translate_kafka_error
+from mcp_server.errors import AuthError, Conflict, InvalidArgument, NotFound, translate_kafka_error
 from mcp_server.kafka._futures import wait
 
 if TYPE_CHECKING:
@@ -297,6 +297,10 @@ class AclCreateResult(BaseModel):
     created: int
     failed: int
     dry_run: bool = Field(description="True when nothing was created (dry run).")
+    note: str = Field(
+        default="New ACLs reach every broker asynchronously, usually within a second: a list right after may "
+        "not show them yet."
+    )
 
 
 class AclDeleteItem(BaseModel):
@@ -555,14 +559,23 @@ def create_acls(admin: AdminClient, specs: list[AclSpec], *, timeout: float, dry
     bindings = {_to_binding(s): s for s in unique.values()}
     futures = admin.create_acls(list(bindings), request_timeout=timeout)
     items = []
+    codes: set[str | None] = set()
     for binding, future in futures.items():
         spec = bindings[binding]
         try:
             wait(future, what=f"create ACL {spec.describe()}", timeout=timeout + 5)
             items.append(AclCreateItem(acl=spec, ok=True))
         except Exception as exc:
+            codes.add(getattr(exc, "code", None))
             items.append(AclCreateItem(acl=spec, ok=False, error=str(exc)))
     ok = sum(1 for i in items if i.ok)
+    if not ok and codes == {"SECURITY_DISABLED"}:
+        raise Conflict(
+            "This cluster has no authorizer, so it neither stores nor enforces ACLs (SECURITY_DISABLED).",
+            hint="Set authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer on the "
+            "brokers and controllers first (kafka-agent dev-cluster up --sasl starts such a cluster).",
+            code="SECURITY_DISABLED",
+        )
     return AclCreateResult(results=items, created=ok, failed=len(items) - ok, dry_run=False)
 
 
@@ -637,7 +650,7 @@ def check_login(conf: dict[str, Any], *, timeout: float) -> LoginCheck:
     try:
         while time.monotonic() < deadline:
             try:
-                meta = producer.list_topics(timeout=min(2.0, max(0.5, deadline - time.monotonic())))
+                meta = producer.list_topics(timeout=min(1.0, max(0.5, deadline - time.monotonic())))
             except KafkaException as exc:
                 last = exc
                 producer.poll(0)

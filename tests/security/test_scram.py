@@ -166,7 +166,7 @@ async def test_server_with_wrong_sasl_password_gets_a_clear_authentication_error
     settings = make_settings(
         "unused:1",
         data_dir,
-        request_timeout_s=4,
+        request_timeout_s=3,
         clusters_file=_clusters_file(tmp_path / "c.yaml", sasl_cluster, "SEC_TEST_WRONG_PASSWORD"),
     )
     async with Client(build_server(settings), raise_exceptions=False) as client:
