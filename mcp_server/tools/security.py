@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr
 
 from mcp_server.app import AppContext
 from mcp_server.errors import AuthError, InvalidArgument, NotFound, OperationTimeout, Unreachable
@@ -43,6 +43,18 @@ PermissionArg = Annotated[ksec.PermissionName | None, Field(description="Only al
 HostArg = Annotated[str | None, Field(description="Only ACLs for this client host ('*' is the any-host rule).")]
 
 _SASL = ("SASL_PLAINTEXT", "SASL_SSL")
+
+
+def _number_as_text(value: Any) -> Any:
+    """A password sent as a JSON number is taken as its digits: a type error would echo the value in the error."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+PasswordArg = Annotated[
+    SecretStr,
+    BeforeValidator(_number_as_text),
+    Field(description="The user's new password (8+ characters). Never returned, logged or audited."),
+]
 
 
 class DeleteScramOutcome(BaseModel):
@@ -119,9 +131,7 @@ def register_scram(server: MCPServer[Any]) -> None:
     async def kafka_upsert_scram_user(
         ctx: Ctx,
         user: UserArg,
-        password: Annotated[
-            SecretStr, Field(description="The user's new password (8+ characters). Never returned or logged.")
-        ],
+        password: PasswordArg,
         mechanism: Annotated[
             Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "both"],
             Field(description="Mechanism the user will log in with; 'both' sets 256 and 512."),
@@ -473,7 +483,9 @@ def register_client(server: MCPServer[Any]) -> None:
             str | None, Field(description="SASL user to test; omit to test the server's own login to the cluster.")
         ] = None,
         password: Annotated[
-            SecretStr | None, Field(description="That user's password. Never returned or logged.")
+            SecretStr | None,
+            BeforeValidator(_number_as_text),
+            Field(description="That user's password. Never returned, logged or audited."),
         ] = None,
         mechanism: Annotated[Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"], Field()] = "SCRAM-SHA-512",
         bootstrap_servers: Annotated[

@@ -76,6 +76,9 @@ async def test_passwords_never_leak(
         assert (await call("kafka_upsert_scram_user", {"user": user, "password": password, "iterations": 1})).is_error
         assert (await call("kafka_upsert_scram_user", {"user": user, "password": password, "cluster": "x"})).is_error
         assert (await call("kafka_upsert_scram_user", {"user": "bad user", "password": password})).is_error
+        numeric = {"user": user, "password": 98765432123, "iterations": 1}  # a number, and another argument wrong
+        assert (await call("kafka_upsert_scram_user", numeric)).is_error
+        assert (await call("kafka_upsert_scram_user", {**numeric, "iterations": "many"})).is_error
         assert (
             await call("kafka_upsert_scram_user", {"user": user, "password": password, "mechanism": "MD5"})
         ).is_error
@@ -106,5 +109,5 @@ async def test_passwords_never_leak(
         "audit log": audit,
     }
     for where, text in haystacks.items():
-        for secret in (password, second, wrong, cluster_pw):
+        for secret in (password, second, wrong, cluster_pw, "98765432123"):
             assert secret not in text, f"a password appears in the {where}"
