@@ -136,7 +136,7 @@ async def produce_throughput(settings: Any, bootstrap: str, args: argparse.Names
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topic = f"lag-bench-{tag}-produce"
     admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])[topic].result(60)
-    time.sleep(1)
+    await asyncio.sleep(1)
     written = 0
     async with Client(build_server(settings), raise_exceptions=False) as client:
         start = time.perf_counter()
