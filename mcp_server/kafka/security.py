@@ -28,7 +28,7 @@ MIN_ITERATIONS = 4096  # Kafka's own bounds for SCRAM iterations
 MAX_ITERATIONS = 16384
 MIN_PASSWORD_LENGTH = 8
 _USER_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,255}$")
-_PRINCIPAL = re.compile(r"^([A-Za-z][A-Za-z0-9]*):(\S{1,255})$")
+_PRINCIPAL = re.compile(r"^([A-Za-z][A-Za-z0-9]*):(\S(?:[^\n]{0,253}\S)?)$")  # DNs of mTLS principals hold spaces
 CLUSTER_RESOURCE_NAME = "kafka-cluster"
 
 ResourceTypeName = Literal["topic", "group", "cluster", "transactional_id"]
@@ -399,7 +399,7 @@ def parse_short_acl(text: str) -> AclSpec:
             {
                 "principal": principal,
                 "resource_type": resource_type,
-                "resource_name": resource if resource_type != "cluster" else None,
+                "resource_name": resource,
                 "pattern_type": pattern,
                 "operation": operation,
                 "permission": permission,
