@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -89,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["bootstrap_servers"] = args.bootstrap_servers
     if args.clusters_file:
         overrides["clusters_file"] = args.clusters_file
-    console = Console()
+    # Piped output (no terminal) is not cut at 80 columns: long group and topic names stay whole.
+    console = Console() if sys.stdout.isatty() else Console(width=240)
     err = Console(stderr=True)
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
