@@ -113,22 +113,23 @@ def register(server: MCPServer[Any]) -> None:
                 "compatible": report.compatible,
                 "reasons": reasons,
                 "level": report.level,
+                "subject": subject,
                 "profile": cfg.profile,
             },
         )
-        try:
-            app.safety.authorize(change, confirm_token=None, effect=f"register a new version of {subject!r}")
-            if not report.compatible:
-                raise PolicyViolation(
-                    f"Refused: the schema breaks {report.level} compatibility of subject {subject!r}: "
-                    + "; ".join(reasons),
-                    rule="schema-compatibility",
-                    hint="Apply the fixes and check again with kafka_check_schema_compatibility; change the "
-                    "subject's level only if every consumer and producer is planned for it.",
-                )
-        except PolicyViolation as exc:
-            app.safety.record(change, decision="refused", error=str(exc))
-            raise
+        # The gate's schema-compatibility rule refuses in production/staging (and records the refusal); the
+        # registry would refuse a breaking version anyway, so in dev (where the rule only warns) we refuse here too.
+        app.safety.authorize(change, confirm_token=None, effect=f"register a new version of {subject!r}")
+        if not report.compatible:
+            refusal = PolicyViolation(
+                f"Refused: the schema breaks {report.level} compatibility of subject {subject!r}: "
+                + "; ".join(reasons),
+                rule="schema-compatibility",
+                hint="Apply the fixes and check again with kafka_check_schema_compatibility; change the "
+                "subject's level only if every consumer and producer is planned for it.",
+            )
+            app.safety.record(change, decision="refused", error=str(refusal))
+            raise refusal
         try:
             result = await app.run(kschemas.register_schema, rest, subject, text, schema_type, report=report)
         except Exception as exc:

@@ -49,7 +49,10 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceEnv
         f"  a:\n    bootstrap_servers: {state_a.bootstrap_servers}\n"
         f"  b:\n    bootstrap_servers: {state_b.bootstrap_servers}\n"
         f"    schema_registry_url: {registry}\n"
-        f"    connect_url: {connect}\n",
+        f"    connect_url: {connect}\n"
+        # The same cluster seen as production, where the policy rules are strictest.
+        f"  prod-b:\n    bootstrap_servers: {state_b.bootstrap_servers}\n    profile: production\n"
+        f"    schema_registry_url: {registry}\n",
         encoding="utf-8",
     )
     try:

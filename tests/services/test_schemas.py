@@ -36,7 +36,9 @@ async def _set_level(mcp_client: Any, subject: str, level: str) -> None:
     assert data["level"] == level and data["source"] == "subject"
 
 
-async def test_register_evolve_and_refuse_breaking(mcp_client: Any, http: Any, service_env: ServiceEnv) -> None:
+async def test_register_evolve_and_refuse_breaking(
+    mcp_client: Any, http: Any, service_env: ServiceEnv, settings: Any
+) -> None:
     subject = unique("users") + "-value"
     v1 = structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": _record(ID)}))
     assert v1["version"] == 1 and v1["already_registered"] is False
@@ -65,6 +67,13 @@ async def test_register_evolve_and_refuse_breaking(mcp_client: Any, http: Any, s
     refused = await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": v3})
     assert_tool_error(refused, "refused", "BACKWARD", "age", "default")
     assert _versions(http, service_env, subject) == [1, 2]
+    # In production the guardrail's schema-compatibility rule refuses it, and the refusal is audited once.
+    prod = await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": v3, "cluster": "prod-b"})
+    assert_tool_error(prod, "schema-compatibility", "age")
+    assert _versions(http, service_env, subject) == [1, 2]
+    audit = [json.loads(line) for line in settings.resolved_audit_log().read_text().splitlines()]
+    refusals = [a for a in audit if a["tool"] == "kafka_register_schema" and a["decision"] == "refused"]
+    assert len(refusals) == 2 and {a["cluster"] for a in refusals} == {"b", "prod-b"}
 
     # Registering an existing version again changes nothing.
     again = structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": v2_schema}))
