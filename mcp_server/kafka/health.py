@@ -352,6 +352,22 @@ def cluster_health(
     )
 
 
+def isr_shortfall(admin: AdminClient, topic: str, *, timeout: float) -> list[str]:
+    """Partitions of ``topic`` that cannot take acks=all writes now: offline, or ISR below min.insync.replicas."""
+    meta = metadata(admin, timeout=timeout, topic=topic)
+    tmeta = meta.topics.get(topic)
+    if tmeta is None or tmeta.error is not None:
+        return []
+    min_isr, _ = _min_isr_configs(admin, [topic], timeout=timeout).get(topic, (None, None))
+    out = []
+    for p in sorted(tmeta.partitions.values(), key=lambda x: x.id):
+        if p.leader is None or p.leader < 0:
+            out.append(f"partition {p.id} is offline (no leader)")
+        elif min_isr is not None and len(p.isrs) < min_isr:
+            out.append(f"partition {p.id}: in-sync replicas {sorted(p.isrs)} < min.insync.replicas {min_isr}")
+    return out
+
+
 # --- durability and leader election ------------------------------------------------------------------------------
 
 
@@ -436,14 +452,12 @@ def elect_preferred_leaders(
     admin: AdminClient, partitions: list[tuple[str, int]], *, timeout: float
 ) -> ElectLeadersResult:
     """Preferred leader election, per partition; ELECTION_NOT_NEEDED counts as success."""
-    from confluent_kafka import TopicPartition
-    from confluent_kafka.admin import ElectionType
+    from confluent_kafka import ElectionType, TopicPartition
 
     if not partitions:
         return ElectLeadersResult(requested=0, elected=0, not_needed=0, failed=0, partitions=[])
-    fut = admin.elect_leaders(
-        ElectionType.PREFERRED, [TopicPartition(t, p) for t, p in partitions], request_timeout=timeout
-    )
+    # no request_timeout keyword: confluent-kafka 2.16's binding fails on any keyword argument here
+    fut = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(t, p) for t, p in partitions])
     try:
         results = fut.result(timeout=timeout + 1)
     except Exception as exc:

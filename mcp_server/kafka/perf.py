@@ -60,6 +60,7 @@ class ProducerSettings(BaseModel):
     batch_size: int = 16384
     linger_ms: float = 5
     idempotence: bool = True
+    delivery_timeout_ms: int = 120000
 
 
 class PerfResult(BaseModel):
@@ -77,6 +78,7 @@ class PerfResult(BaseModel):
     target_rate: float | None = Field(description="Records per second asked for; null = as fast as possible.")
     settings: dict[str, Any] = Field(default_factory=dict)
     stopped_by_time_limit: bool = Field(description="True when the wall-clock bound ended the run early.")
+    diagnosis: str | None = Field(default=None, description="Why records failed, from the topic's replica state.")
 
 
 def producer_config(base: dict[str, Any], s: ProducerSettings) -> dict[str, Any]:
@@ -92,7 +94,7 @@ def producer_config(base: dict[str, Any], s: ProducerSettings) -> dict[str, Any]
             # compare: send-to-ack includes the time a record waits in the local buffer.
             "queue.buffering.max.kbytes": 32768,
             "queue.buffering.max.messages": 1_000_000,
-            "message.timeout.ms": 120000,
+            "message.timeout.ms": s.delivery_timeout_ms,
         }
     )
     if s.idempotence and s.acks != "all":

@@ -14,6 +14,7 @@ from pydantic import Field
 from mcp_server.app import AppContext
 from mcp_server.errors import InvalidArgument, PolicyViolation
 from mcp_server.kafka import eos as keos
+from mcp_server.kafka import health as khealth
 from mcp_server.kafka import perf as kperf
 from mcp_server.safety import Change
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
@@ -99,7 +100,7 @@ def register(server: MCPServer[Any]) -> None:
             float | None, Field(description="Target rate; omit for as fast as possible (needed for end_to_end).", gt=0)
         ] = None,
         acks: Annotated[
-            Literal["all", "1", "0"], Field(description="Producer acks (all needs idempotence off for 1/0).")
+            Literal["all", "1", "0"], Field(description="Producer acks; 1 and 0 need idempotence=false.")
         ] = "all",
         compression: Annotated[
             Literal["none", "gzip", "snappy", "lz4", "zstd"], Field(description="Producer compression.")
@@ -107,6 +108,9 @@ def register(server: MCPServer[Any]) -> None:
         batch_size: Annotated[int, Field(description="Producer batch.size in bytes.", ge=1, le=16_777_216)] = 16384,
         linger_ms: Annotated[float, Field(description="Producer linger.ms.", ge=0, le=10_000)] = 5,
         idempotence: Annotated[bool, Field(description="enable.idempotence (requires acks=all).")] = True,
+        delivery_timeout_ms: Annotated[
+            int, Field(description="How long a record may wait for its ack before it counts as failed.", ge=1000)
+        ] = 120000,
         partitions: Annotated[int, Field(description="Partitions of the scratch topic.", ge=1, le=1000)] = 3,
         cluster: ClusterArg = None,
     ) -> kperf.PerfResult:
@@ -133,7 +137,12 @@ def register(server: MCPServer[Any]) -> None:
         scratch = topic is None
         name = topic or f"kafka-agent-perf-{uuid.uuid4().hex[:10]}"
         settings = kperf.ProducerSettings(
-            acks=acks, compression=compression, batch_size=batch_size, linger_ms=linger_ms, idempotence=idempotence
+            acks=acks,
+            compression=compression,
+            batch_size=batch_size,
+            linger_ms=linger_ms,
+            idempotence=idempotence,
+            delivery_timeout_ms=delivery_timeout_ms,
         )
         change = Change(
             tool="kafka_perf_test",
@@ -214,6 +223,13 @@ def register(server: MCPServer[Any]) -> None:
                         max_seconds=max_seconds,
                         timeout=app.timeout,
                     )
+                if result.errors and mode != "consumer":
+                    shortfall = await app.run(khealth.isr_shortfall, admin, name, timeout=app.timeout)
+                    if shortfall:
+                        result.diagnosis = (
+                            "not enough in-sync replicas for acks=all: " + "; ".join(shortfall) + ". Bring brokers "
+                            "back (kafka_cluster_health shows which are down) before writing."
+                        )
             finally:
                 if scratch:
                     await app.run(_delete_quietly, admin, name, app.timeout)
