@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("agent.cli.run", "run one agent task and print its run record (--json); --resume to continue one"),
     "worker": ("agent.cli.worker", "serve a peer agent's tasks from Kafka as a consumer-group member"),
     "audit": ("mcp_server.safety.audit_cli", "show the audit log of mutating calls (audit tail -n N)"),
+    "exporter": ("mcp_server.exporter", "serve Prometheus metrics: consumer lag, replication health, broker count"),
 }
 
 

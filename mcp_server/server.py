@@ -28,6 +28,8 @@ TOOL_MODULES = [
     "agent",
     "policy",
     "security",
+    "health",
+    "perf",
     "schemas",
     "connect",
     "mirror",
