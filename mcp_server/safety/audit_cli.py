@@ -1,4 +1,5 @@
-"""``kafka-agent audit tail [-n N] [--json]``: the last mutating calls from the audit log."""
+"""``kafka-agent audit``: ``tail [-n N] [--json]`` shows the last mutating calls from the audit log;
+``cluster [--profile P] [--cluster NAME]`` prints the production-readiness report of a cluster."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     tail.add_argument("-n", "--lines", type=int, default=20, help="how many entries (default 20)")
     tail.add_argument("--json", action="store_true", help="print the raw JSON lines")
     tail.add_argument("--file", help="audit log to read (default: KAFKA_AGENT_AUDIT_LOG or <data dir>/audit.jsonl)")
+    cluster = sub.add_parser("cluster", help="production-readiness report of a cluster (score, findings, fixes)")
+    cluster.add_argument("--cluster", help="configured cluster name (default: the default cluster)")
+    cluster.add_argument("--profile", choices=["production", "staging", "dev"], help="judge as this profile")
+    cluster.add_argument("--topic-pattern", help="regular expression: audit only the matching topics")
+    cluster.add_argument("--no-groups", action="store_true", help="skip the consumer-lag checks")
+    cluster.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def tail_entries(path: Path, count: int) -> list[dict[str, Any]]:
@@ -48,6 +55,8 @@ def format_entry(entry: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.audit_command == "cluster":
+        return _run_cluster(args)
     if args.lines < 0:
         sys.stderr.write("kafka-agent audit tail: -n must be 0 or more\n")
         return 2
@@ -63,3 +72,46 @@ def run(args: argparse.Namespace) -> int:
     for entry in tail_entries(path, args.lines):
         sys.stdout.write((json.dumps(entry) if args.json else format_entry(entry)) + "\n")
     return 0
+
+
+def _run_cluster(args: argparse.Namespace) -> int:
+    from mcp_server.errors import KafkaAgentError
+    from mcp_server.kafka.clients import KafkaClients
+    from mcp_server.safety.readiness import audit_cluster
+    from mcp_server.settings import Settings
+
+    settings = Settings()
+    clients = KafkaClients(settings)
+    try:
+        cfg = settings.cluster(args.cluster)
+        report = audit_cluster(
+            clients.admin(cfg.name),
+            cluster_name=cfg.name,
+            profile=args.profile or cfg.profile,
+            timeout=settings.request_timeout_s,
+            topic_pattern=args.topic_pattern,
+            include_groups=not args.no_groups,
+            schema_registry_url=cfg.schema_registry_url,
+        )
+    except KafkaAgentError as exc:
+        sys.stderr.write(f"kafka-agent audit cluster: {exc}\n")
+        return 2
+    finally:
+        clients.close()
+    if args.json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return 0
+    out = [
+        f"cluster {report.cluster} judged as {report.profile}: score {report.score}/100 "
+        f"({report.checks_passed}/{report.checks_total} checks passed; {report.brokers} broker(s), "
+        f"{report.topics_checked} topic(s), {report.groups_checked} group(s))",
+        "",
+    ]
+    for f in report.findings:
+        out.append(f"[{f.severity}] {f.rule} {f.resource_type} {f.resource}: {f.message}")
+        out.append(f"    fix: {f.fix}")
+    out.append("")
+    out.extend(f"{c.status:>13}  {c.criterion}: {c.detail}" for c in report.criteria)
+    out.extend(f"note: {n}" for n in report.notes)
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0 if not any(f.severity == "critical" for f in report.findings) else 1

@@ -70,8 +70,8 @@ def _topic_fix(rule: str, topic: str, rf: int) -> str:
             "or recreate it with replication_factor=3 and min.insync.replicas=2."
         ),
         "min-insync-replicas-min": lambda: (
-            f"kafka_alter_topic_config(topic={topic!r}, set_configs={{'min.insync.replicas': "
-            f"'{min(2, max(rf - 1, 1))}'}})" + ("" if rf >= 3 else " after raising the replication factor to 3")
+            f"kafka_alter_topic_config(topic={topic!r}, set_configs={{'min.insync.replicas': '2'}})"
+            + ("" if rf >= 3 else " after raising the replication factor to 3")
         ),
         "min-insync-above-replication": lambda: (
             f"kafka_alter_topic_config(topic={topic!r}, set_configs={{'min.insync.replicas': '{max(rf - 1, 1)}'}})"

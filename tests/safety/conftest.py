@@ -77,13 +77,36 @@ def topic_exists(admin: Any, name: str) -> bool:
 def create_topic_directly(
     admin: Any, name: str, *, partitions: int = 1, rf: int = 1, configs: dict[str, str] | None = None
 ) -> None:
-    """Create a topic with a separate admin client, bypassing the server and its policies."""
+    """Create a topic with a separate admin client, bypassing the server and its policies; returns once the
+    metadata shows it (a name deleted just before may still be in deletion: retried for a while)."""
+    import time
+
     from confluent_kafka.admin import NewTopic
 
-    futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=rf, config=configs or {})], request_timeout=15
-    )
-    futures[name].result(timeout=20)
+    deadline = time.monotonic() + 30
+    while True:
+        futures = admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=rf, config=configs or {})],
+            request_timeout=15,
+        )
+        try:
+            futures[name].result(timeout=20)
+            break
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+    wait_exists(admin, name)
+
+
+def wait_exists(admin: Any, name: str) -> bool:
+    """Poll the metadata until the topic shows (a new topic reaches every broker's metadata a little later)."""
+    import time
+
+    deadline = time.monotonic() + 15
+    while not topic_exists(admin, name) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return topic_exists(admin, name)
 
 
 async def wait_gone(admin: Any, name: str) -> bool:
@@ -93,3 +116,13 @@ async def wait_gone(admin: Any, name: str) -> bool:
         while topic_exists(admin, name):
             await anyio.sleep(0.2)
     return not topic_exists(admin, name)
+
+
+def drop_topics(admin: Any, names: list[str]) -> None:
+    """Delete test topics and wait for the brokers to accept the deletion (a missing one is fine)."""
+    for future in admin.delete_topics(list(names), request_timeout=15).values():
+        try:
+            future.result(timeout=20)
+        except Exception as exc:
+            if "UNKNOWN_TOPIC" not in str(exc):
+                raise

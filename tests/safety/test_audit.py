@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ClusterHandle, make_settings, unique
 from tests.helpers import assert_tool_error, structured
-from tests.safety.conftest import client_for, create_topic_directly
+from tests.safety.conftest import client_for, create_topic_directly, drop_topics
 
 pytestmark = pytest.mark.anyio
 
@@ -55,8 +55,9 @@ async def test_audit_flags_a_risky_topic_with_fixes(settings: Any, admin: Any, k
                 await client.call_tool("kafka_audit_cluster", {"topic_pattern": "("}), "regular expression"
             )
     finally:
-        admin.delete_topics([bad, good], request_timeout=15)
-        admin.delete_consumer_groups([group], request_timeout=15)
+        drop_topics(admin, [bad, good])
+        for future in admin.delete_consumer_groups([group], request_timeout=15).values():
+            future.result(timeout=20)
 
     assert prod["profile"] == "production" and prod["topics_checked"] == 2 and prod["brokers"] == 1
     by_rule: dict[str, set[str]] = {}
@@ -101,7 +102,7 @@ async def test_audit_tail_cli_shows_the_last_entries(kafka_cluster: ClusterHandl
             ),
             "protected",
         )
-    admin.delete_topics([topic], request_timeout=15)
+    drop_topics(admin, [topic])
     env = {"PATH": "/usr/bin:/bin", "KAFKA_AGENT_DATA_DIR": str(data_dir), "HOME": str(data_dir)}
     from anyio.to_thread import run_sync
 

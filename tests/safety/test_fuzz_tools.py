@@ -21,7 +21,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from tests.conftest import ClusterHandle, make_settings, unique
-from tests.safety.conftest import client_for, create_topic_directly
+from tests.safety.conftest import client_for, create_topic_directly, drop_topics
 
 EXAMPLES_PER_TOOL = 3
 TOOL_TIMEOUT_S = 20.0
@@ -144,7 +144,24 @@ def fuzz_setup(kafka_cluster: ClusterHandle, data_dir: Path, admin: Any) -> Iter
     )
     yield settings, topic
     created = [t for t in set(admin.list_topics(timeout=10).topics) - before if t.startswith("fuzz-")]
-    admin.delete_topics([topic, *created], request_timeout=15)
+    drop_topics(admin, [topic, *created])
+    _drop_fuzz_users(admin)
+
+
+def _drop_fuzz_users(admin: Any) -> None:
+    """SCRAM users a generated upsert may have created (all named fuzz-...)."""
+    from confluent_kafka.admin import UserScramCredentialDeletion
+
+    described = admin.describe_user_scram_credentials(request_timeout=10).result(timeout=15)
+    doomed = [
+        UserScramCredentialDeletion(user, info.mechanism)
+        for user, desc in described.items()
+        if user.startswith("fuzz-")
+        for info in desc.scram_credential_infos
+    ]
+    if doomed:
+        for future in admin.alter_user_scram_credentials(doomed, request_timeout=10).values():
+            future.result(timeout=15)
 
 
 def test_every_tool_survives_generated_arguments(

@@ -16,7 +16,7 @@ from mcp_server.safety import Change, Safety
 from mcp_server.safety.policies import RULES, evaluate
 from tests.conftest import ClusterHandle, make_settings, unique
 from tests.helpers import assert_tool_error, structured
-from tests.safety.conftest import client_for, read_audit, topic_exists
+from tests.safety.conftest import client_for, drop_topics, read_audit, topic_exists, wait_exists
 
 pytestmark = pytest.mark.anyio
 
@@ -206,7 +206,7 @@ async def test_topic_rules_through_the_tools_on_a_production_cluster(prod3_setti
                 "kafka_create_topic", {"topic": compliant, "partitions": 6, "replication_factor": 3, "configs": GOOD}
             )
         )
-        assert created["created"] is True
+        assert created["created"] is True and wait_exists(admin3, compliant)
         meta = admin3.list_topics(timeout=10).topics[compliant]
         assert len(meta.partitions) == 6 and all(len(p.replicas) == 3 for p in meta.partitions.values())
 
@@ -234,14 +234,14 @@ async def test_topic_rules_through_the_tools_on_a_production_cluster(prod3_setti
                 },
             )
         )
-        assert done["created"] is True and topic_exists(admin3, forever)
+        assert done["created"] is True and wait_exists(admin3, forever)
     entries = read_audit(data_dir)
     mine = [e for e in entries if forever in e["resources"] and e["decision"] == "allowed"]
     assert mine and mine[-1]["override_reason"] == reason
     assert mine[-1]["overridden_rules"] == ["single-partition-high-throughput", "unlimited-retention"]
     refused = [e for e in entries if e["decision"] == "refused"]
     assert len(refused) >= 7 and all(e["error"] for e in refused)
-    admin3.delete_topics([compliant, forever], request_timeout=15)
+    drop_topics(admin3, [compliant, forever])
 
 
 async def test_dev_profile_allows_rf1_on_the_single_broker(settings: Any, admin: Any) -> None:
@@ -250,8 +250,8 @@ async def test_dev_profile_allows_rf1_on_the_single_broker(settings: Any, admin:
         created = structured(
             await client.call_tool("kafka_create_topic", {"topic": name, "partitions": 1, "replication_factor": 1})
         )
-    assert created["created"] is True and topic_exists(admin, name)
-    admin.delete_topics([name], request_timeout=15)
+    assert created["created"] is True and wait_exists(admin, name)
+    drop_topics(admin, [name])
 
 
 async def test_check_policy_tool_validates_without_changing(settings: Any, admin: Any) -> None:
