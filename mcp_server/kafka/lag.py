@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from mcp_server.errors import KafkaAgentError, NotFound
+from mcp_server.errors import InvalidArgument, KafkaAgentError, NotFound
 from mcp_server.kafka import groups as kgroups
 from mcp_server.kafka.offsets import list_offsets
 
@@ -124,6 +124,8 @@ def consumer_lag(
     ``TIME_LAG_MAX_PARTITIONS`` lagging partitions."""
     notes: list[str] = []
     named = groups is not None
+    if groups is not None and not groups:
+        raise InvalidArgument("groups is an empty list.", hint="Name at least one group, or omit groups for all.")
     group_ids = sorted(set(groups)) if groups is not None else kgroups.all_group_ids(admin, timeout=timeout)
     for g in group_ids:
         kgroups.validate_group_id(g)

@@ -121,3 +121,29 @@ async def test_unknown_group_and_topic_errors(mcp_client: Any) -> None:
     assert_tool_error(
         await mcp_client.call_tool("kafka_list_consumer_groups", {"states": ["SLEEPY"]}), "unknown group state"
     )
+
+
+async def test_per_group_errors_and_deleted_topic(mcp_client: Any, admin: Any, bootstrap: str) -> None:
+    kept, gone = unique("lag-kept"), unique("lag-gone")
+    create_topic(admin, kept, 1)
+    create_topic(admin, gone, 1)
+    fill(bootstrap, kept, {0: 4})
+    fill(bootstrap, gone, {0: 4})
+    group, missing = unique("lag-mixed"), unique("lag-missing")
+    commit(bootstrap, group, {(kept, 0): 1, (gone, 0): 2})
+    admin.delete_topics([gone])[gone].result(30)
+    import anyio
+
+    with anyio.move_on_after(15):
+        while gone in admin.list_topics(timeout=10).topics:
+            await anyio.sleep(0.2)
+
+    report = structured(await mcp_client.call_tool("kafka_consumer_lag", {"groups": [group, missing]}))
+    by_group = {g["group_id"]: g for g in report["groups"]}
+    assert "does not exist" in by_group[missing]["error"]
+    rows = {t["topic"]: t["partitions"][0] for t in by_group[group]["topics"]}
+    assert rows[kept]["lag"] == 3
+    assert rows[gone]["lag"] is None and rows[gone]["committed"] == 2
+    assert rows[gone]["note"] == "topic or partition no longer exists"
+    assert by_group[group]["total_lag"] == 3
+    assert_tool_error(await mcp_client.call_tool("kafka_consumer_lag", {"groups": []}), "empty")
