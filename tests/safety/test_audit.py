@@ -121,3 +121,33 @@ async def test_audit_tail_cli_shows_the_last_entries(kafka_cluster: ClusterHandl
 
     missing = await run_sync(_cli, ["--file", str(data_dir / "nope.jsonl")], env)
     assert missing.returncode == 1 and "no audit log" in missing.stderr
+
+
+def _audit_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, str(ROOT / "kafka_agent.py"), "audit", "cluster", *args]
+    return subprocess.run(cmd, check=False, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+async def test_audit_cluster_cli(kafka_cluster: ClusterHandle, data_dir: Path, admin: Any) -> None:
+    from anyio.to_thread import run_sync
+
+    topic = unique("aud-cli")
+    create_topic_directly(admin, topic, partitions=3)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(data_dir),
+        "KAFKA_AGENT_DATA_DIR": str(data_dir),
+        "KAFKA_AGENT_BOOTSTRAP_SERVERS": kafka_cluster.bootstrap_servers,
+    }
+    try:
+        pattern = f"^{topic}$"
+        text = await run_sync(_audit_cli, ["--profile", "production", "--topic-pattern", pattern, "--no-groups"], env)
+        as_json = await run_sync(_audit_cli, ["--topic-pattern", pattern, "--no-groups", "--json"], env)
+    finally:
+        drop_topics(admin, [topic])
+    assert text.returncode == 1, text.stderr  # critical findings in production
+    assert "judged as production" in text.stdout and f"replication-factor-min topic {topic}" in text.stdout
+    assert "fix: " in text.stdout
+    report = json.loads(as_json.stdout)
+    assert as_json.returncode == 0 and report["profile"] == "dev" and report["topics_checked"] == 1
+    assert report["findings"] == [] and report["score"] == 100
