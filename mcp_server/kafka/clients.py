@@ -30,6 +30,7 @@ class KafkaClients:
         self._lock = threading.Lock()
         self._admins: dict[str, AdminClient] = {}
         self._producers: dict[str, Producer] = {}
+        self._last_errors: dict[str, str] = {}
 
     def cluster(self, name: str | None) -> ClusterConfig:
         return self.settings.cluster(name)
@@ -40,7 +41,22 @@ class KafkaClients:
         # librdkafka's own log lines (connection refused, retries ...) go through logging, not raw stderr;
         # failures reach the caller as errors anyway.
         cfg["logger"] = LIBRDKAFKA_LOG
+        cluster_name = self.cluster(name).name
+
+        def on_error(err: Any) -> None:
+            # Remember the last client-level error (e.g. a rejected SASL login), so a later timeout can say why.
+            self._last_errors[cluster_name] = f"{err.name()}: {err.str()}"
+
+        cfg["error_cb"] = on_error
         return cfg
+
+    def last_error(self, name: str | None) -> str | None:
+        """The last client-level error librdkafka reported for this cluster (authentication, transport ...)."""
+        key = self.cluster(name).name
+        admin = self._admins.get(key)
+        if admin is not None:
+            admin.poll(0)  # error callbacks are served from poll()
+        return self._last_errors.get(key)
 
     def admin(self, name: str | None) -> AdminClient:
         from confluent_kafka.admin import AdminClient

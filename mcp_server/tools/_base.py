@@ -55,6 +55,12 @@ def _with_address(message: str, exc: KafkaAgentError, app: AppContext | None, cl
         cfg = app.settings.cluster(cluster if isinstance(cluster, str) else None)
     except KafkaAgentError:
         return message
+    last = app.clients.last_error(cfg.name)
+    if last and "AUTHENTICATION" in last.upper():
+        return (
+            f"Cluster {cfg.name!r} at {cfg.bootstrap_servers} rejected this server's login ({last}). Check "
+            "sasl_username, sasl_password and sasl_mechanism for this cluster in the clusters file."
+        )
     if cfg.bootstrap_servers in message:
         return message
     return f"{message} (cluster {cfg.name!r} at {cfg.bootstrap_servers})"
