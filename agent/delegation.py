@@ -1,6 +1,6 @@
 """Delegation to peer agents (in process, or over Kafka to ``kafka-agent worker`` processes) and escalations.
 
-Topics (created on first use, replication factor min(3, brokers)):
+Topics (created on first use, replication factor min(3, brokers); ``agents`` is ``settings.agents_topic_prefix``):
     agents.<peer>.tasks      task records for a peer, keyed by correlation id; the peer's workers form one group
     agents.<agent>.replies   answers for a requester, keyed by correlation id
     agents.<peer>.results    compacted: every answer a peer produced, so a redelivered task is not done twice
@@ -30,19 +30,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kafka_agent.delegation")
 
-ESCALATIONS_TOPIC = "agents.escalations"
+
+def tasks_topic(settings: Settings, peer: str) -> str:
+    return f"{settings.agents_topic_prefix}.{peer}.tasks"
 
 
-def tasks_topic(peer: str) -> str:
-    return f"agents.{peer}.tasks"
+def replies_topic(settings: Settings, agent: str) -> str:
+    return f"{settings.agents_topic_prefix}.{agent}.replies"
 
 
-def replies_topic(agent: str) -> str:
-    return f"agents.{agent}.replies"
+def results_topic(settings: Settings, peer: str) -> str:
+    return f"{settings.agents_topic_prefix}.{peer}.results"
 
 
-def results_topic(peer: str) -> str:
-    return f"agents.{peer}.results"
+def escalations_topic(settings: Settings) -> str:
+    return f"{settings.agents_topic_prefix}.escalations"
 
 
 class TaskMessage(BaseModel):
@@ -146,6 +148,21 @@ def _wait_for_leaders(admin: Any, names: list[str], timeout: float) -> None:
         time.sleep(0.2)
 
 
+def high_watermark(consumer: Any, topic: str, partition: int, timeout: float) -> tuple[int, int]:
+    """(low, high) offsets, retried while a new topic's leaders are still being elected."""
+    from confluent_kafka import KafkaException, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            return int(low), int(high)
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise translate_kafka_error(exc, what=f"read the offsets of {topic}[{partition}]") from exc
+            time.sleep(0.3)
+
+
 def producer(settings: Settings) -> Any:
     from confluent_kafka import Producer
 
@@ -177,8 +194,9 @@ def delegate_kafka(
     peer_prompt(peer)  # validates the name
     if not task:
         raise_invalid("agent_delegate needs a task.")
-    reply_topic = replies_topic(requester)
-    ensure_topics(settings, [tasks_topic(peer), reply_topic, results_topic(peer)], compacted={results_topic(peer)})
+    reply_topic = replies_topic(settings, requester)
+    results = results_topic(settings, peer)
+    ensure_topics(settings, [tasks_topic(settings, peer), reply_topic, results], compacted={results})
     cid = f"{peer}-{uuid.uuid4().hex}"
     conf: dict[str, Any] = {**settings.cluster(None).librdkafka_config()}
     conf.update({"group.id": f"reply-reader-{cid}", "enable.auto.commit": False, "auto.offset.reset": "earliest"})
@@ -188,9 +206,7 @@ def delegate_kafka(
         parts = sorted(meta.topics[reply_topic].partitions)
         starts = []
         for p in parts:  # read only replies written after the task is sent
-            _low, high = consumer.get_watermark_offsets(
-                TopicPartition(reply_topic, p), timeout=settings.request_timeout_s
-            )
+            _low, high = high_watermark(consumer, reply_topic, p, settings.request_timeout_s)
             starts.append(TopicPartition(reply_topic, p, high))
         consumer.assign(starts)
         message = TaskMessage(
@@ -202,7 +218,7 @@ def delegate_kafka(
             parent_task_id=parent_task_id,
         )
         prod = producer(settings)
-        produce_json(prod, tasks_topic(peer), cid, message, settings.request_timeout_s)
+        produce_json(prod, tasks_topic(settings, peer), cid, message, settings.request_timeout_s)
         log.info("delegated %s to %s over Kafka", cid, peer)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -237,13 +253,14 @@ def escalate(settings: Settings, entry: dict[str, Any]) -> str:
         result=entry,
     )
     try:
-        ensure_topics(settings, [ESCALATIONS_TOPIC])
+        ensure_topics(settings, [escalations_topic(settings)])
         prod = producer(settings)
-        produce_json(prod, ESCALATIONS_TOPIC, str(entry.get("task_id")), entry, settings.request_timeout_s)
+        produce_json(prod, escalations_topic(settings), str(entry.get("task_id")), entry, settings.request_timeout_s)
     except Exception as exc:  # the audit log has it; say the topic did not
         log.warning("escalation not published to Kafka: %s", exc)
-        return f"audit log {settings.resolved_audit_log()} (Kafka topic {ESCALATIONS_TOPIC} unavailable: {exc})"
-    return f"topic {ESCALATIONS_TOPIC} and audit log {settings.resolved_audit_log()}"
+        where = escalations_topic(settings)
+        return f"audit log {settings.resolved_audit_log()} (Kafka topic {where} unavailable: {exc})"
+    return f"topic {escalations_topic(settings)} and audit log {settings.resolved_audit_log()}"
 
 
 def worker_name() -> str:

@@ -20,6 +20,7 @@ from agent.delegation import (
     ReplyMessage,
     TaskMessage,
     ensure_topics,
+    high_watermark,
     peer_tool_filter,
     produce_json,
     producer,
@@ -40,7 +41,7 @@ class ResultsIndex:
     def __init__(self, settings: Settings, peer: str) -> None:
         from confluent_kafka import Consumer, TopicPartition
 
-        self.topic = results_topic(peer)
+        self.topic = results_topic(settings, peer)
         self.timeout = settings.request_timeout_s
         conf: dict[str, Any] = {**settings.cluster(None).librdkafka_config()}
         conf.update({"group.id": f"results-index-{worker_name()}", "enable.auto.commit": False})
@@ -48,25 +49,25 @@ class ResultsIndex:
         meta = self.consumer.list_topics(self.topic, timeout=self.timeout)
         self.parts = [TopicPartition(self.topic, p, 0) for p in sorted(meta.topics[self.topic].partitions)]
         for tp in self.parts:
-            low, _high = self.consumer.get_watermark_offsets(tp, timeout=self.timeout)
-            tp.offset = low
+            tp.offset, _high = high_watermark(self.consumer, self.topic, tp.partition, self.timeout)
         self.consumer.assign(self.parts)
+        self.next = {tp.partition: tp.offset for tp in self.parts}
         self.done: dict[str, ReplyMessage] = {}
 
     def catch_up(self) -> None:
-        from confluent_kafka import TopicPartition
+        """Read the results topic up to its current end (bounded by the request timeout)."""
+        import time
 
-        for tp in self.parts:
-            _low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), timeout=self.timeout
-            )
-            while True:
-                pos = self.consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
-                if pos >= high or high == 0:
-                    break
-                msg = self.consumer.poll(1.0)
-                if msg is None or msg.error() or msg.value() is None:
-                    continue
+        ends = {
+            tp.partition: high_watermark(self.consumer, self.topic, tp.partition, self.timeout)[1] for tp in self.parts
+        }
+        deadline = time.monotonic() + self.timeout
+        while any(self.next[p] < ends[p] for p in ends) and time.monotonic() < deadline:
+            msg = self.consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            self.next[msg.partition()] = msg.offset() + 1
+            if msg.value() is not None:
                 reply = ReplyMessage.model_validate_json(msg.value())
                 self.done[reply.correlation_id] = reply
 
@@ -78,7 +79,7 @@ def _publish(
     settings: Settings, prod: Any, peer: str, reply: ReplyMessage, reply_to: str, commit: Callable[[], Any]
 ) -> None:
     """Answer, then commit: a crash before the commit redelivers the task, and the results topic says it is done."""
-    produce_json(prod, results_topic(peer), reply.correlation_id, reply, settings.request_timeout_s)
+    produce_json(prod, results_topic(settings, peer), reply.correlation_id, reply, settings.request_timeout_s)
     produce_json(prod, reply_to, reply.correlation_id, reply, settings.request_timeout_s)
     commit()
 
@@ -92,16 +93,17 @@ async def run_worker(settings: Settings, peer: str, *, stop: threading.Event | N
     stop = stop or threading.Event()
     prompt = peer_prompt(peer)
     me = worker_name()
+    results = results_topic(settings, peer)
     await anyio.to_thread.run_sync(
-        lambda: ensure_topics(settings, [tasks_topic(peer), results_topic(peer)], compacted={results_topic(peer)})
+        lambda: ensure_topics(settings, [tasks_topic(settings, peer), results], compacted={results})
     )
     conf: dict[str, Any] = {**settings.cluster(None).librdkafka_config()}
     conf.update(
         {
-            "group.id": f"agents.{peer}.workers",
+            "group.id": f"{settings.agents_topic_prefix}.{peer}.workers",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": 10000,
+            "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 1000,
             "max.poll.interval.ms": int(max(settings.max_run_seconds * 1000 + 60000, 300000)),
             "client.id": me,
@@ -112,10 +114,10 @@ async def run_worker(settings: Settings, peer: str, *, stop: threading.Event | N
     prod = producer(settings)
     answered = 0
     try:
-        consumer.subscribe([tasks_topic(peer)])
+        consumer.subscribe([tasks_topic(settings, peer)])
         async with ToolHub(settings, extra_servers=False) as hub:
-            log.info("worker %s serving %s", me, tasks_topic(peer))
-            print(f"worker {me} ready for {tasks_topic(peer)}", flush=True)
+            log.info("worker %s serving %s", me, tasks_topic(settings, peer))
+            print(f"worker {me} ready for {tasks_topic(settings, peer)}", flush=True)
             while not stop.is_set() and (max_tasks == 0 or answered < max_tasks):
                 msg = await anyio.to_thread.run_sync(lambda: consumer.poll(0.5))
                 if msg is None:

@@ -1,0 +1,160 @@
+"""The ways in: the agent_run_task MCP tool, the `kafka-agent run` CLI, extra MCP servers; escalation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.delegation import escalations_topic
+from agent.host import ToolHub
+from tests.agent.fake_anthropic import FakeAnthropic, last_result_text, step, text, tool
+from tests.agent.helpers import run_agent, topic_exists
+from tests.conftest import unique
+from tests.helpers import assert_tool_error, structured
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_agent_run_task_tool_pauses_and_resumes(agent_settings: Any, fake_llm: FakeAnthropic, admin: Any) -> None:
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    topic = unique("orchestrated")
+    fake_llm.script(
+        step(tool("agent_advance_phase", {"phase": "EXECUTE", "summary": f"create {topic}"})),
+        step(tool("kafka_create_topic", {"topic": topic, "partitions": 1, "replication_factor": 1})),
+    )
+    async with Client(build_server(agent_settings), raise_exceptions=False) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        ann = tools["agent_run_task"].annotations
+        assert ann is not None and ann.read_only_hint is False and ann.destructive_hint is False
+
+        first = structured(await client.call_tool("agent_run_task", {"task": f"create {topic}", "approval": "ask"}))
+        assert first["status"] == "input_required"
+        (pending,) = first["pending_actions"]
+        assert pending["tool"] == "kafka_create_topic"
+        assert not topic_exists(admin, topic)
+
+        assert_tool_error(
+            await client.call_tool("agent_run_task", {"task_id": first["task_id"], "decisions": {}}),
+            "needs a decision",
+        )
+        fake_llm.script(
+            step(text("Created."), check=lambda b: json.loads(last_result_text(b))["created"] is True),
+        )
+        done = structured(
+            await client.call_tool(
+                "agent_run_task", {"task_id": first["task_id"], "decisions": {pending["action_id"]: "approve"}}
+            )
+        )
+        assert done["status"] == "completed" and done["output"] == "Created."
+        assert done["record"]["approvals"][0]["decision"] == "approve"
+        assert "messages" not in done["record"]
+        assert_tool_error(await client.call_tool("agent_run_task", {}), "either task")
+    fake_llm.assert_all_consumed()
+    assert topic_exists(admin, topic)
+
+
+async def test_escalation_goes_to_kafka_and_the_audit_log(agent_settings: Any, fake_llm: FakeAnthropic) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    settings = agent_settings.model_copy(update={"agents_topic_prefix": unique("agents")})
+    fake_llm.script(
+        step(tool("agent_escalate", {"summary": "ISR below minimum on payments", "severity": "critical"})),
+        step(text("Escalated."), check=lambda b: "Escalation recorded" in last_result_text(b)),
+    )
+    record = await run_agent(settings, "check payments durability")
+    fake_llm.assert_all_consumed()
+    assert record.escalations[0]["summary"] == "ISR below minimum on payments"
+
+    audit = [json.loads(line) for line in settings.resolved_audit_log().read_text().splitlines()]
+    assert any(e["tool"] == "agent_escalate" and e["resources"] == [record.task_id] for e in audit)
+    topic = escalations_topic(settings)
+    consumer = Consumer(
+        {"bootstrap.servers": settings.bootstrap_servers, "group.id": unique("g"), "enable.auto.commit": False}
+    )
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        found = None
+        for _ in range(40):
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                found = json.loads(msg.value())
+                break
+        assert found is not None and found["task_id"] == record.task_id and found["severity"] == "critical"
+    finally:
+        consumer.close()
+
+
+async def test_extra_mcp_servers_from_a_claude_desktop_file(agent_settings: Any, tmp_path: Path) -> None:
+    """Another MCP server (our own, spawned over stdio) joins the tool set as <name>__<tool>, with its annotations."""
+    servers = tmp_path / "mcp.json"
+    env = {
+        "KAFKA_AGENT_BOOTSTRAP_SERVERS": agent_settings.bootstrap_servers,
+        "KAFKA_AGENT_READ_ONLY": "true",
+        "KAFKA_AGENT_DATA_DIR": str(tmp_path / "other"),
+    }
+    servers.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "other": {"command": sys.executable, "args": [str(ROOT / "kafka_agent.py"), "serve"], "env": env}
+                }
+            }
+        )
+    )
+    settings = agent_settings.model_copy(update={"mcp_servers_file": servers})
+    async with ToolHub(settings) as hub:
+        assert "kafka_create_topic" in hub.tools
+        assert "other__kafka_list_topics" in hub.tools and hub.tools["other__kafka_list_topics"].read_only
+        assert "other__kafka_create_topic" not in hub.tools  # the other server runs read-only
+        outcome = await hub.call("other__kafka_describe_cluster", {})
+        assert not outcome.is_error and json.loads(outcome.text)["broker_count"] >= 1
+
+
+async def test_bad_servers_file_is_a_clear_error(agent_settings: Any, tmp_path: Path) -> None:
+    from mcp_server.errors import ConfigError
+
+    servers = tmp_path / "mcp.json"
+    servers.write_text(json.dumps({"mcpServers": {"x": {"args": []}}}))
+    with pytest.raises(ConfigError, match="needs a 'command'"):
+        async with ToolHub(agent_settings.model_copy(update={"mcp_servers_file": servers})):
+            pass
+
+
+def test_run_command_prints_the_record(agent_settings: Any, fake_llm: FakeAnthropic) -> None:
+    fake_llm.script(
+        step(tool("kafka_describe_cluster", {})),
+        step(text("One broker, all healthy.")),
+    )
+    env = {
+        **os.environ,
+        "KAFKA_AGENT_BOOTSTRAP_SERVERS": agent_settings.bootstrap_servers,
+        "KAFKA_AGENT_DATA_DIR": str(agent_settings.data_dir),
+        "KAFKA_AGENT_ANTHROPIC_BASE_URL": fake_llm.url,
+        "KAFKA_AGENT_ANTHROPIC_API_KEY": "test-key-not-real",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "kafka_agent.py"), "run", "how is the cluster?", "--json"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    fake_llm.assert_all_consumed()
+    assert record["status"] == "completed" and record["output"] == "One broker, all healthy."
+    assert record["phases"][0]["calls"][0]["tool"] == "kafka_describe_cluster"
+    assert (agent_settings.data_dir / "runs" / f"{record['task_id']}.json").exists()
