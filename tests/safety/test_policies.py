@@ -312,3 +312,21 @@ async def test_protected_topics_cannot_be_changed(kafka_cluster: ClusterHandle, 
             assert_tool_error(result, "protected")
         result = await client.call_tool("kafka_delete_topic", {"topic": "__consumer_offsets"})
         assert_tool_error(result, "protected")
+
+
+async def test_staging_warns_and_records_the_warning(kafka_cluster: ClusterHandle, data_dir: Path, admin: Any) -> None:
+    settings = make_settings(kafka_cluster.bootstrap_servers, data_dir, profile="staging")
+    name = unique("stg")
+    async with client_for(settings) as client:
+        created = structured(
+            await client.call_tool("kafka_create_topic", {"topic": name, "partitions": 1, "replication_factor": 1})
+        )
+        unclean = await client.call_tool(
+            "kafka_alter_topic_config", {"topic": name, "set_configs": {"unclean.leader.election.enable": "true"}}
+        )
+        assert_tool_error(unclean, "unclean-leader-election")
+    assert created["created"] is True and wait_exists(admin, name)
+    entry = next(e for e in read_audit(data_dir) if name in e["resources"] and e["decision"] == "allowed")
+    rules = {w.split(":")[0] for w in entry["policy_warnings"]}
+    assert rules == {"replication-factor-min", "single-partition-high-throughput"}
+    drop_topics(admin, [name])
