@@ -113,10 +113,10 @@ async def ours_all_groups(settings: Any) -> tuple[float, float, dict[tuple[str, 
     rows: dict[tuple[str, str, int], str] = {}
     async with Client(build_server(settings), raise_exceptions=False) as client:
         start = time.perf_counter()
-        data = structured(await client.call_tool("kafka_consumer_lag", {}))
+        data = structured(await client.call_tool("kafka_consumer_lag", {"include_partitions": True}))
         cold = time.perf_counter() - start
         start = time.perf_counter()
-        structured(await client.call_tool("kafka_consumer_lag", {}))
+        structured(await client.call_tool("kafka_consumer_lag", {"include_partitions": True}))
         warm = time.perf_counter() - start
     for g in data["groups"]:
         for t in g["topics"]:

@@ -81,8 +81,12 @@ def register(server: MCPServer[Any]) -> None:
         ] = None,
         topic: Annotated[str | None, Field(description="Only partitions of this topic.")] = None,
         include_partitions: Annotated[
-            bool, Field(description="Per-partition rows; false keeps only totals per topic and group.")
-        ] = True,
+            bool | None,
+            Field(
+                description="Per-partition rows (true) or only totals per topic and group (false). Default: rows "
+                "when groups are named, totals when asking for all groups (keeps the answer small)."
+            ),
+        ] = None,
         include_time_lag: Annotated[
             bool,
             Field(description="Also estimate time lag: the age of the record at the committed offset (slower)."),
@@ -92,7 +96,7 @@ def register(server: MCPServer[Any]) -> None:
         """Consumer lag for one group, several, or all groups: per partition the committed offset, the log end
         offset and the lag, with totals per topic and per group. Partitions without a committed offset are reported
         as such (lag null), never guessed. With include_time_lag, also how old the next unread record is. Use this
-        first when consumers fall behind."""
+        first when consumers fall behind; for all groups start with the totals, then ask for the lagging groups."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         time_conf = app.clients.consumer_config(cfg.name) if include_time_lag else None
@@ -104,7 +108,7 @@ def register(server: MCPServer[Any]) -> None:
             timeout=app.timeout,
             groups=groups,
             topic=topic,
-            include_partitions=include_partitions,
+            include_partitions=include_partitions if include_partitions is not None else groups is not None,
             time_lag_consumer=time_conf,
         )
 

@@ -72,6 +72,9 @@ async def test_lag_all_groups_totals_and_time_lag(mcp_client: Any, admin: Any, b
     assert mine["total_lag"] == 5
     assert mine["topics"][0]["partitions"] == []
     assert mine["topics"][0]["max_time_lag_ms"] is not None and mine["topics"][0]["max_time_lag_ms"] >= 0
+    default = structured(await mcp_client.call_tool("kafka_consumer_lag", {"topic": topic}))
+    totals_only = next(g for g in default["groups"] if g["group_id"] == group)
+    assert totals_only["total_lag"] == 5 and totals_only["topics"][0]["partitions"] == [], "all groups: totals"
     # Groups that never touched the topic contribute nothing under the topic filter.
     assert all(t["topic"] == topic for g in report["groups"] for t in g["topics"])
 
