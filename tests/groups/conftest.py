@@ -14,10 +14,11 @@ from tests.conftest import ClusterHandle, devcluster_home, unique
 CGC = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 
 
-def create_topic(admin: Any, name: str, partitions: int) -> None:
+def create_topic(admin: Any, name: str, partitions: int, replication_factor: int = 1) -> None:
     from confluent_kafka.admin import NewTopic
 
-    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+    new = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+    admin.create_topics([new])[name].result(30)
     for _ in range(50):
         meta = admin.list_topics(topic=name, timeout=10).topics.get(name)
         if (

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import unique
+from tests.conftest import ClusterHandle, make_settings, unique
 from tests.groups.conftest import commit, create_topic, fill, java_describe
 from tests.helpers import assert_tool_error, structured
 
@@ -150,3 +151,26 @@ async def test_per_group_errors_and_deleted_topic(mcp_client: Any, admin: Any, b
     assert rows[gone]["note"] == "topic or partition no longer exists"
     assert by_group[group]["total_lag"] == 3
     assert_tool_error(await mcp_client.call_tool("kafka_consumer_lag", {"groups": []}), "empty")
+
+
+async def test_lag_on_three_brokers_matches_kafka_tool(kafka3_cluster: ClusterHandle, data_dir: Path) -> None:
+    """Partitions led by different brokers: the batched end-offset lookup must still agree with Kafka's tool."""
+    from confluent_kafka.admin import AdminClient
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    bs = kafka3_cluster.bootstrap_servers
+    admin3 = AdminClient({"bootstrap.servers": bs})
+    topic, group = unique("lag3"), unique("lag3-g")
+    create_topic(admin3, topic, 6, replication_factor=3)
+    leaders = {p.leader for p in admin3.list_topics(topic=topic, timeout=10).topics[topic].partitions.values()}
+    assert len(leaders) > 1, "the partitions should be spread over several leaders"
+    fill(bs, topic, {p: p + 2 for p in range(6)})
+    commit(bs, group, {(topic, p): 1 for p in range(6)})
+    async with Client(build_server(make_settings(bs, data_dir)), raise_exceptions=False) as client:
+        report = structured(await client.call_tool("kafka_consumer_lag", {"groups": [group]}))
+    ours = {(group, p["topic"], p["partition"]): str(p["lag"]) for p in report["groups"][0]["topics"][0]["partitions"]}
+    assert ours == {(group, topic, p): str(p + 1) for p in range(6)}
+    java = java_describe(bs, [group])
+    assert {k: v[2] for k, v in java.items()} == ours
