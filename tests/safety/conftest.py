@@ -4,14 +4,20 @@ audit log's lines."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ClusterHandle, make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_audit(data_dir: Path) -> list[dict[str, Any]]:
@@ -126,3 +132,54 @@ def drop_topics(admin: Any, names: list[str]) -> None:
         except Exception as exc:
             if "UNKNOWN_TOPIC" not in str(exc):
                 raise
+
+
+def server_env(kafka_cluster: ClusterHandle, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_AGENT_")}
+    env.update(
+        KAFKA_AGENT_BOOTSTRAP_SERVERS=kafka_cluster.bootstrap_servers, KAFKA_AGENT_DATA_DIR=str(data_dir), **extra
+    )
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def http_server(env: dict[str, str], *args: str) -> Iterator[str]:
+    """``kafka-agent serve --transport http`` in a subprocess; yields its /mcp URL once it accepts connections."""
+    import time
+
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "kafka_agent.py"), "serve", "--transport", "http", "--port", str(port), *args],
+        env=env,
+        cwd=str(ROOT),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "HTTP server did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -3,12 +3,7 @@ the HTTP Origin check and bearer token, and the tool allow/deny lists."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +11,11 @@ import pytest
 
 from tests.conftest import ClusterHandle, make_settings, unique
 from tests.helpers import assert_tool_error, structured
-from tests.safety.conftest import client_for, read_audit, topic_exists
+from tests.safety.conftest import ROOT, client_for, http_server, read_audit, server_env, topic_exists
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[2]
 MUTATING_SAMPLE = ("kafka_create_topic", {"partitions": 1, "replication_factor": 1})
-
-
-def _env(kafka_cluster: ClusterHandle, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_AGENT_")}
-    env.update(
-        KAFKA_AGENT_BOOTSTRAP_SERVERS=kafka_cluster.bootstrap_servers, KAFKA_AGENT_DATA_DIR=str(data_dir), **extra
-    )
-    return env
 
 
 async def _assert_read_only(client: Any, admin: Any, data_dir: Path) -> None:
@@ -56,7 +42,7 @@ async def test_read_only_over_stdio(kafka_cluster: ClusterHandle, data_dir: Path
     params = StdioServerParameters(
         command=sys.executable,
         args=[str(ROOT / "kafka_agent.py"), "serve", "--read-only"],
-        env=_env(kafka_cluster, data_dir),
+        env=server_env(kafka_cluster, data_dir),
         cwd=str(ROOT),
     )
     async with Client(params, raise_exceptions=False) as client:
@@ -64,53 +50,10 @@ async def test_read_only_over_stdio(kafka_cluster: ClusterHandle, data_dir: Path
     assert all(e["transport"] == "stdio" for e in read_audit(data_dir))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _http_server(env: dict[str, str], *args: str) -> Iterator[str]:
-    """``kafka-agent serve --transport http`` in a subprocess; yields its /mcp URL once it accepts connections."""
-    import time
-
-    import httpx
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "kafka_agent.py"), "serve", "--transport", "http", "--port", str(port), *args],
-        env=env,
-        cwd=str(ROOT),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "HTTP server did not start"
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 async def test_read_only_over_http(kafka_cluster: ClusterHandle, data_dir: Path, admin: Any) -> None:
     from mcp import Client
 
-    with _http_server(_env(kafka_cluster, data_dir), "--read-only") as url:
+    with http_server(server_env(kafka_cluster, data_dir), "--read-only") as url:
         async with Client(url, raise_exceptions=False) as client:
             await _assert_read_only(client, admin, data_dir)
     assert all(e["transport"] == "http" for e in read_audit(data_dir))
@@ -132,7 +75,7 @@ async def test_http_rejects_foreign_origin_and_requires_the_token(kafka_cluster:
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     token = "s3cret-" + unique("tok")
-    with _http_server(_env(kafka_cluster, data_dir, KAFKA_AGENT_HTTP_TOKEN=token)) as url:
+    with http_server(server_env(kafka_cluster, data_dir, KAFKA_AGENT_HTTP_TOKEN=token)) as url:
         auth = {"Authorization": f"Bearer {token}"}
         raw = httpx.AsyncClient(timeout=10)
         no_token = await raw.post(url, json=_INIT, headers=_HEADERS)
