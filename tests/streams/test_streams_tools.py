@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +17,8 @@ from tests.streams.helpers import create_topic, produce, read_all, read_until
 pytestmark = pytest.mark.anyio
 
 FIVE_MIN = 300_000
-BASE_TS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, aligned to 5 minutes
+# event times from an hour ago (aligned to 5 minutes): in the past, yet recent enough that retention keeps them
+BASE_TS = (int(time.time() * 1000) - 3_600_000) // FIVE_MIN * FIVE_MIN
 
 
 def seed_spec(name: str, source: str, sink: str) -> dict[str, Any]:
@@ -76,7 +79,12 @@ async def test_seed_windowed_counts_record_by_record(
     one = structured(
         await streams_client.call_tool(
             "kafka_stream_query",
-            {"name": name, "key": "user-1", "time_from": "2026-01-01T00:05:00Z", "time_to": BASE_TS + FIVE_MIN},
+            {
+                "name": name,
+                "key": "user-1",
+                "time_from": datetime.fromtimestamp((BASE_TS + FIVE_MIN) / 1000, UTC).isoformat(),
+                "time_to": BASE_TS + FIVE_MIN,
+            },
         )
     )["rows"]
     assert [(r["window_start"], r["count"]) for r in one] == [
