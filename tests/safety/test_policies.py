@@ -166,6 +166,7 @@ def test_secrets_are_redacted_in_the_audit_log(tmp_path: Path) -> None:
     line = (tmp_path / "audit.jsonl").read_text()
     assert "hunter2" not in line and "secret" not in line.replace('"***"', "")
     assert read_audit(tmp_path)[-1]["arguments"]["password"] == "***"
+    assert (tmp_path / "audit.jsonl").stat().st_mode & 0o777 == 0o600
 
 
 # --- through the real tools on real Kafka ----------------------------------------------------------------------
