@@ -464,7 +464,9 @@ def elect_preferred_leaders(
         raise translate_kafka_error(exc, what="preferred leader election") from None
     rows, elected, not_needed, failed = [], 0, 0, 0
     for tp, err in sorted(results.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
-        code = err.args[0].name() if err is not None and err.args and hasattr(err.args[0], "name") else None
+        # a KafkaError per partition (a KafkaException in some versions), or None for success
+        kerr = err.args[0] if isinstance(err, Exception) and err.args else err
+        code = kerr.name() if kerr is not None and hasattr(kerr, "name") else None
         if err is None:
             elected += 1
             rows.append(ElectionResult(topic=tp.topic, partition=tp.partition, ok=True))
@@ -473,7 +475,8 @@ def elect_preferred_leaders(
             rows.append(ElectionResult(topic=tp.topic, partition=tp.partition, ok=True, error="ELECTION_NOT_NEEDED"))
         else:
             failed += 1
-            rows.append(ElectionResult(topic=tp.topic, partition=tp.partition, ok=False, error=str(err)))
+            text = kerr.str() if hasattr(kerr, "str") else str(err)
+            rows.append(ElectionResult(topic=tp.topic, partition=tp.partition, ok=False, error=f"{code}: {text}"))
     return ElectLeadersResult(
         requested=len(partitions), elected=elected, not_needed=not_needed, failed=failed, partitions=rows
     )
