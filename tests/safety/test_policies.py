@@ -331,3 +331,73 @@ async def test_staging_warns_and_records_the_warning(kafka_cluster: ClusterHandl
     rules = {w.split(":")[0] for w in entry["policy_warnings"]}
     assert rules == {"replication-factor-min", "single-partition-high-throughput"}
     drop_topics(admin, [name])
+
+
+_SEVERITY_ORDER = {"allow": 0, "warn": 1, "refuse": 2}
+
+
+def test_stricter_profiles_never_allow_more_and_check_agrees_with_the_gate(tmp_path: Path) -> None:
+    """For any plan: what dev flags, staging flags at least as hard, and production at least as hard again; and the
+    verdict kafka_check_policy reports is exactly what the gate does with the same plan."""
+    from hypothesis import given
+    from hypothesis import settings as hsettings
+    from hypothesis import strategies as st
+
+    from mcp_server.tools.policy import _verdict
+
+    conf_value = st.sampled_from(["-1", "0", "1", "2", "3", "4", "true", "false", "compact", "delete", "all", "junk"])
+    conf_key = st.sampled_from(
+        ["min.insync.replicas", "unclean.leader.election.enable", "retention.ms", "retention.bytes", "cleanup.policy"]
+    )
+    client_key = st.sampled_from(["enable.idempotence", "acks", "enable.auto.commit"])
+    details = st.fixed_dictionaries(
+        {},
+        optional={
+            "partitions": st.integers(-1, 40),
+            "replication_factor": st.integers(-1, 5),
+            "configs": st.dictionaries(conf_key, conf_value, max_size=4),
+            "delete_configs": st.lists(conf_key, max_size=2),
+            "high_throughput": st.booleans(),
+            "expected_msgs_per_sec": st.floats(0, 200_000),
+            "producer_config": st.dictionaries(client_key, conf_value, max_size=3),
+            "durable": st.booleans(),
+            "consumer_config": st.dictionaries(client_key, conf_value, max_size=3),
+            "critical": st.booleans(),
+            "compatible": st.booleans(),
+            "reasons": st.lists(st.text(max_size=10), max_size=2),
+        },
+    )
+    actions = st.sampled_from(
+        [
+            "topic.create",
+            "topic.config.alter",
+            "topic.partitions.add",
+            "producer.configure",
+            "consumer.configure",
+            "schema.register",
+        ]
+    )
+    gates = {p: Safety(make_settings("127.0.0.1:1", tmp_path / p, profile=p)) for p in ("production", "staging", "dev")}
+
+    @hsettings(max_examples=300, deadline=None)
+    @given(action=actions, plan=details, reason=st.sampled_from([None, "", "a reviewed exception"]))
+    def check(action: str, plan: dict[str, Any], reason: str | None) -> None:
+        worst: dict[str, dict[str, int]] = {}
+        for profile, gate in gates.items():
+            findings = evaluate(action, plan, profile=profile)
+            worst[profile] = {}
+            for f in findings:
+                worst[profile][f.rule] = max(worst[profile].get(f.rule, 0), _SEVERITY_ORDER[f.severity])
+            verdict, _ = _verdict(findings, reason, blocked=False)
+            change = _change(action, plan, override=reason)
+            try:
+                gate.authorize(change, confirm_token=None, effect="x")
+                refused = False
+            except PolicyViolation:
+                refused = True
+            assert refused == (verdict == "refused"), (profile, action, plan, reason, verdict)
+        for looser, stricter in (("dev", "staging"), ("staging", "production")):
+            for rule, level in worst[looser].items():
+                assert worst[stricter].get(rule, 0) >= level, (rule, looser, stricter, plan)
+
+    check()
