@@ -249,7 +249,8 @@ def _start_connect(home: Path, state: ClusterState, *, progress: Progress) -> di
         "pid": pid,
         "port": port,
         "url": url,
-        "health_url": url + "/connectors",
+        # 200 only once the worker has joined its group and read its config topic (KIP-1017, Kafka 3.9+).
+        "health_url": url + "/health",
         "log_file": str(log_file),
         "worker_config": str(props),
         "implementation": f"kafka connect {state.kafka_version}",

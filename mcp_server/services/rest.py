@@ -70,8 +70,9 @@ class RestClient:
                     hint="Start it (kafka-agent dev-cluster up --with schema-registry,connect) or fix the URL "
                     "in the clusters file.",
                 ) from None
-            # A Connect worker answers 409 while its group rebalances (e.g. just after start-up): wait and retry.
-            if resp.status_code == 409 and attempt < self.conflict_retries and "rebalanc" in resp.text.lower():
+            # A Connect worker answers 409 while its group rebalances or its config is stale (e.g. just after
+            # start-up, or right after another config change): wait and retry. "Already exists" is final.
+            if resp.status_code == 409 and attempt < self.conflict_retries and "exist" not in resp.text.lower():
                 attempt += 1
                 time.sleep(1.0)
                 continue
@@ -142,6 +143,8 @@ def connect_client(app: AppContext, cfg: ClusterConfig) -> RestClient:
         )
 
     def build() -> RestClient:
-        return RestClient("Kafka Connect worker", url, timeout=app.settings.request_timeout_s, conflict_retries=20)
+        # Connect answers slowly while it rebalances (its own REST timeout is 90 s): give it more than the default.
+        timeout = max(app.settings.request_timeout_s, 30.0)
+        return RestClient("Kafka Connect worker", url, timeout=timeout, conflict_retries=20)
 
     return app.lazy.get(f"rest:connect:{cfg.name}", build)

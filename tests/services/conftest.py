@@ -1,7 +1,8 @@
 """Real services for the schema, Connect and MirrorMaker tests, started once per session.
 
-Two single-broker clusters, ``pytest-mirror-a`` (a MirrorMaker source) and ``pytest-mirror-b`` (the target, with an
-Apicurio Schema Registry and a distributed Kafka Connect worker started by ``devcluster.services``). The settings
+Two single-broker clusters, ``pytest-mirror-a`` (a MirrorMaker source, with a Connect worker for active-active) and
+``pytest-mirror-b`` (the target, with an Apicurio Schema Registry and a distributed Kafka Connect worker), services
+started by ``devcluster.services``. The settings
 name them ``a`` and ``b`` in a clusters file, ``b`` being the default. Purged at the end unless
 ``KAFKA_AGENT_TEST_REUSE=1``.
 """
@@ -40,6 +41,8 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceEnv
     state_b = cluster.up(home, name=CLUSTER_B, brokers=1, base_port=0, heap="384m")
     state_b = services.start(home, state_b, ["schema-registry", "connect"], progress=stderr_progress)
     cluster.save_state(home, state_b)
+    state_a = services.start(home, state_a, ["connect"], progress=stderr_progress)  # for active-active
+    cluster.save_state(home, state_a)
     registry = str(state_b.services["schema-registry"]["url"])
     connect = str(state_b.services["connect"]["url"])
     path = tmp_path_factory.mktemp("services") / "clusters.yaml"
@@ -47,6 +50,7 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceEnv
         "default: b\n"
         "clusters:\n"
         f"  a:\n    bootstrap_servers: {state_a.bootstrap_servers}\n"
+        f"    connect_url: {state_a.services['connect']['url']}\n"
         f"  b:\n    bootstrap_servers: {state_b.bootstrap_servers}\n"
         f"    schema_registry_url: {registry}\n"
         f"    connect_url: {connect}\n"

@@ -110,11 +110,39 @@ async def test_mirror_refuses_bad_requests(mcp_client: Any) -> None:
         ),
         "prefixed",
     )
-    # Active-active needs a Connect worker on cluster a as well.
+    # The target must have a Connect worker (prod-b names no connect_url).
     assert_tool_error(
-        await mcp_client.call_tool("kafka_mirror", {"source_cluster": "a", "mode": "active-active"}),
+        await mcp_client.call_tool("kafka_mirror", {"source_cluster": "a", "cluster": "prod-b"}),
         "no Kafka Connect worker",
     )
     assert_tool_error(await mcp_client.call_tool("kafka_mirror", {"source_cluster": "b"}), "different")
     assert_tool_error(await mcp_client.call_tool("kafka_mirror", {"source_cluster": "nope"}), "not configured")
     assert_tool_error(await mcp_client.call_tool("kafka_mirror", {"source_cluster": "a", "topics": "("}), "regular")
+
+
+async def test_active_active_prefixes_and_does_not_loop(
+    mcp_client: Any, admin_a: Any, admin_b: Any, service_env: ServiceEnv
+) -> None:
+    suffix = unique("aa")
+    east, west = f"east-{suffix}", f"west-{suffix}"
+    create_topic(admin_a, east)
+    create_topic(admin_b, west)
+    sent_east = _produce(service_env.a_bootstrap, east, 3)
+    sent_west = _produce(service_env.b_bootstrap, west, 4)
+
+    done = structured(
+        await mcp_client.call_tool(
+            "kafka_mirror", {"source_cluster": "a", "topics": f".*-{suffix}", "groups": "none", "mode": "active-active"}
+        )
+    )
+    assert [(d["source"], d["target"]) for d in done["deployments"]] == [("a", "b"), ("b", "a")]
+    assert [c["error"] for d in done["deployments"] for c in d["connectors"]] == [None] * 6
+
+    assert len(read_all(service_env.b_bootstrap, f"a.{east}", len(sent_east), timeout=90)) == len(sent_east)
+    assert len(read_all(service_env.a_bootstrap, f"b.{west}", len(sent_west), timeout=90)) == len(sent_west)
+    # The copies match the pattern too, but MM2 never sends a topic back to the cluster it came from.
+    await anyio.sleep(12)  # longer than one topic refresh of the connectors (10 s)
+    assert f"b.a.{east}" not in _topics(admin_a) and f"a.b.{west}" not in _topics(admin_b)
+
+    back = structured(await mcp_client.call_tool("kafka_mirror_status", {"source_cluster": "b", "cluster": "a"}))
+    assert [t["source_topic"] for t in back["topics"]] == [west]
