@@ -149,3 +149,28 @@ def test_exporter_unknown_cluster_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "'nope' is not configured" in proc.stderr
+
+
+def test_dashboard_uses_only_exported_metrics(kafka_cluster: ClusterHandle, data_dir: Path) -> None:
+    import re
+
+    from mcp_server.exporter import start
+
+    dashboard = json.loads((ROOT / "monitoring" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bkafka_[a-z_]+", target["expr"])
+    }
+    port = _free_port()
+    server, _thread, clients = start(
+        make_settings(kafka_cluster.bootstrap_servers, data_dir), host="127.0.0.1", port=port
+    )
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    finally:
+        server.shutdown()
+        clients.close()
+    exported = set(re.findall(r"^# TYPE (kafka_[a-z_]+) ", text, flags=re.MULTILINE))
+    assert used and used <= exported, used - exported
