@@ -1,0 +1,71 @@
+"""``kafka-agent streams list|status|logs``: the stream applications deployed from this machine's data folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub.add_parser("list", help="list deployed stream applications and their state")
+    status = sub.add_parser("status", help="state, metrics and recent errors of one application")
+    status.add_argument("name")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    logs = sub.add_parser("logs", help="the runner log of one application")
+    logs.add_argument("name")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines from the end (default 50)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mcp_server.errors import KafkaAgentError
+    from mcp_server.settings import Settings
+    from mcp_server.streams.manager import StreamsManager
+
+    mgr = StreamsManager(Settings())
+    try:
+        if args.action == "list":
+            records = mgr.list_apps()
+            if not records:
+                print("no stream applications deployed")
+                return 0
+            print(f"{'NAME':<24} {'STATUS':<9} {'STATE':<12} {'CLUSTER':<12} {'PID':<8} APPLICATION ID")
+            for rec in records:
+                state = "-"
+                if rec.status == "running":
+                    try:
+                        state = mgr.call(rec.name, "/health", timeout=3.0).get("state", "?")
+                    except KafkaAgentError:
+                        state = "UNREACHABLE"
+                pid = str(rec.pid or "-")
+                print(f"{rec.name:<24} {rec.status:<9} {state:<12} {rec.cluster:<12} {pid:<8} {rec.application_id}")
+            return 0
+        if args.action == "status":
+            rec = mgr.get(args.name)
+            out: dict[str, object] = {"application": rec.model_dump(mode="json")}
+            if rec.status == "running":
+                out["health"] = mgr.call(rec.name, "/health")
+                out["metrics"] = mgr.call(rec.name, "/metrics")
+            if args.json:
+                print(json.dumps(out, indent=2))
+                return 0
+            print(f"{rec.name}: {rec.status} (cluster {rec.cluster}, application.id {rec.application_id})")
+            if rec.exit_note:
+                print(f"  note: {rec.exit_note}")
+            for section in ("health", "metrics"):
+                data = out.get(section)
+                if isinstance(data, dict):
+                    print(f"  {section}:")
+                    for key, value in data.items():
+                        print(f"    {key}: {value}")
+            return 0
+        if args.action == "logs":
+            mgr.get(args.name)
+            for line in mgr.log_tail(args.name, args.lines):
+                print(line)
+            return 0
+    except KafkaAgentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 2
