@@ -444,6 +444,10 @@ def down(
     from devcluster import services
 
     services.stop_all(home, state, progress=progress)
+    with contextlib.suppress(ImportError):  # stream runners of this cluster (cheap when none were ever started)
+        from mcp_server.streams.manager import stop_for_cluster
+
+        stop_for_cluster(state.bootstrap_servers, progress=progress)
     for node in state.nodes:
         if pid_alive(node.pid):
             progress(f"stopping broker {node.node_id} (pid {node.pid})")
