@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("mcp_server.safety.audit_cli", "show the audit log of mutating calls (audit tail -n N)"),
     "exporter": ("mcp_server.exporter", "serve Prometheus metrics: consumer lag, replication health, broker count"),
     "streams": ("mcp_server.streams.cli", "list stream applications, show one's status, or print its runner log"),
+    "memory": ("memory.cli", "store, search, get, list or delete memory records (Chroma) in readable tables"),
 }
 
 

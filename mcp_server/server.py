@@ -34,6 +34,7 @@ TOOL_MODULES = [
     "connect",
     "mirror",
     "streams",
+    "memory",
 ]
 
 INSTRUCTIONS = (

@@ -1,0 +1,228 @@
+"""MCP tools for the agent's memory: store what was learned, find it again by key, pattern or meaning.
+
+Nothing heavy is imported here: the store (Chroma and the embedding model) is built on the first memory call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from mcp_server.app import AppContext
+from mcp_server.errors import InvalidArgument, NotFound
+from mcp_server.safety import Change, ConsentPreview
+from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from memory.models import (
+    MAX_BATCH,
+    MAX_LIST_LIMIT,
+    MAX_SEARCH_LIMIT,
+    DeleteResult,
+    Layer,
+    MemoryInput,
+    MemoryMetadata,
+    RecordList,
+    SearchResult,
+    StoreResult,
+)
+
+if TYPE_CHECKING:
+    from memory.store import Filters, MemoryStore
+
+ClusterFilter = Annotated[
+    str | None, Field(description="Only records whose key names this cluster (the key's second part).")
+]
+TypeFilter = Annotated[str | None, Field(description="Only this record type, e.g. 'troubleshooting'.")]
+LayerFilter = Annotated[Layer | None, Field(description="Only this layer: short_term, mid_term or long_term.")]
+CategoryFilter = Annotated[str | None, Field(description="Only this category.")]
+ProjectFilter = Annotated[str | None, Field(description="Only this project.")]
+NamespaceFilter = Annotated[str | None, Field(description="Only this namespace.")]
+TagsFilter = Annotated[list[str] | None, Field(description="Only records carrying every one of these tags.")]
+ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+
+
+class MemoryDeleteOutcome(BaseModel):
+    executed: bool = Field(description="True only when records were deleted by this call.")
+    consent: ConsentPreview | None = Field(default=None, description="Present when confirmation is needed.")
+    result: DeleteResult | None = None
+
+
+def memory_store_of(app: AppContext) -> MemoryStore:
+    """The server's one store, built on first use (blocking: call it through ``app.run``)."""
+    from memory.store import MemoryStore
+
+    return app.lazy.get("memory", lambda: MemoryStore.from_settings(app.settings))
+
+
+def _filters(
+    type_: str | None,
+    layer: str | None,
+    category: str | None,
+    project: str | None,
+    namespace: str | None,
+    tags: list[str] | None,
+) -> Filters:
+    from memory.store import Filters
+
+    return Filters(type=type_, layer=layer, category=category, project=project, namespace=namespace, tags=tags or [])
+
+
+def register(server: MCPServer[Any]) -> None:
+    @kafka_tool(server, kind="write", open_world=False, title="Store in memory")
+    async def memory_store(
+        ctx: Ctx,
+        text: Annotated[str | None, Field(description="The text to remember: findings, configs, a runbook.")] = None,
+        metadata: Annotated[
+            MemoryMetadata | None,
+            Field(description="key ('kafka-streaming-agent/<cluster>/<type>[/<name>]'), namespace, layer, ..."),
+        ] = None,
+        records: Annotated[
+            list[MemoryInput] | None,
+            Field(description=f"Several records at once (instead of text/metadata), at most {MAX_BATCH}."),
+        ] = None,
+        cluster: Annotated[
+            str | None, Field(description="Cluster to file a record under when metadata.key is omitted.")
+        ] = None,
+    ) -> StoreResult:
+        """Remember something learned about Kafka (cluster configs, tuning results, incidents, runbooks, streaming
+        patterns) so it can be found later by key or by meaning. The key 'kafka-streaming-agent/<cluster>/<type>'
+        (optionally '/<name>') identifies the record: storing again under the same key updates it. Text already
+        stored in the same namespace under another key is not stored twice (action 'duplicate'). Layers:
+        short_term is kept 24 h, mid_term 7 days, long_term until deleted. Returns per record the key and the
+        action taken (created, updated, unchanged, duplicate)."""
+        app = app_of(ctx)
+        if (text is None) == (records is None):
+            raise InvalidArgument(
+                "Give either text (with metadata) or records, not both and not neither.",
+                hint="e.g. memory_store(text='...', metadata={'key': 'kafka-streaming-agent/prod/cluster-config'}).",
+            )
+        items = (
+            records if records is not None else [MemoryInput(text=text or "", metadata=metadata or MemoryMetadata())]
+        )
+        default_cluster = app.settings.cluster(None).name
+        change = Change(
+            tool="memory_store",
+            cluster=cluster or "*",
+            action="memory.store",
+            resource_type="memory",
+            resources=[i.metadata.key or "(key derived from the text)" for i in items][:50],
+            arguments={"records": len(items), "cluster": cluster},
+        )
+        app.safety.authorize(change, confirm_token=None, effect=f"store {len(items)} memory record(s)")
+        try:
+            store = await app.run(memory_store_of, app)
+            result = await app.run(store.store, items, cluster=cluster, default_cluster=default_cluster)
+        except Exception as exc:
+            app.safety.record(change, decision="allowed", error=str(exc))
+            raise
+        app.safety.record(
+            change, decision="allowed", result=[{"key": o.key, "action": o.action} for o in result.stored][:50]
+        )
+        return result
+
+    @kafka_tool(server, kind="read", open_world=False, title="Retrieve from memory")
+    async def memory_retrieve(
+        ctx: Ctx,
+        key: Annotated[
+            str,
+            Field(
+                description="An exact key, or a glob pattern: '*' within a part, '**' across parts, e.g. "
+                "'kafka-streaming-agent/*/performance-tuning' (also returns the named records below each key)."
+            ),
+        ],
+        limit: Annotated[int, Field(description=f"At most this many records (1-{MAX_LIST_LIMIT}).")] = 50,
+        cluster: ClusterFilter = None,
+    ) -> RecordList:
+        """Fetch memory records by key: one exact key returns that record (an error if there is none); a pattern
+        returns every matching record, sorted by key, with its whole text and metadata. Use vector_search instead
+        to find records by meaning."""
+        app = app_of(ctx)
+        store = await app.run(memory_store_of, app)
+        return await app.run(store.retrieve, key, limit=limit, cluster=cluster)
+
+    @kafka_tool(server, kind="read", open_world=False, title="Search memory by meaning")
+    async def vector_search(
+        ctx: Ctx,
+        query: Annotated[str, Field(description="What to look for, in plain words, e.g. 'consumer lag after deploy'.")],
+        limit: Annotated[int, Field(description=f"How many records to return (1-{MAX_SEARCH_LIMIT}).")] = 5,
+        type: TypeFilter = None,
+        layer: LayerFilter = None,
+        category: CategoryFilter = None,
+        project: ProjectFilter = None,
+        namespace: NamespaceFilter = None,
+        tags: TagsFilter = None,
+        min_score: Annotated[
+            float | None, Field(description="Drop results whose similarity is below this (-1 to 1; 0.3 is loose).")
+        ] = None,
+        cluster: ClusterFilter = None,
+    ) -> SearchResult:
+        """Find remembered records by meaning (semantic search): past troubleshooting, tuning results, runbooks,
+        cluster configs and streaming patterns similar to the query, even in other words. Returns the best
+        records first, each whole (never a fragment) with its similarity score and metadata. Narrow with
+        cluster, type, layer, category, project, namespace or tags."""
+        app = app_of(ctx)
+        store = await app.run(memory_store_of, app)
+        flt = _filters(type, layer, category, project, namespace, tags)
+        return await app.run(store.search, query, limit=limit, cluster=cluster, filters=flt, min_score=min_score)
+
+    @kafka_tool(server, kind="read", open_world=False, title="List memory records")
+    async def memory_list(
+        ctx: Ctx,
+        type: TypeFilter = None,
+        layer: LayerFilter = None,
+        category: CategoryFilter = None,
+        project: ProjectFilter = None,
+        namespace: NamespaceFilter = None,
+        tags: TagsFilter = None,
+        limit: Annotated[int, Field(description=f"At most this many records (1-{MAX_LIST_LIMIT}).")] = 50,
+        cluster: ClusterFilter = None,
+    ) -> RecordList:
+        """List memory records, most recently updated first, optionally narrowed by cluster, type, layer,
+        category, project, namespace or tags. Returns the records with their text and metadata, and the total
+        that matched."""
+        app = app_of(ctx)
+        store = await app.run(memory_store_of, app)
+        flt = _filters(type, layer, category, project, namespace, tags)
+        return await app.run(store.list_records, cluster=cluster, filters=flt, limit=limit)
+
+    @kafka_tool(server, kind="destructive", open_world=False, title="Delete from memory")
+    async def memory_delete(
+        ctx: Ctx,
+        key: Annotated[
+            str, Field(description="An exact key, or a glob pattern such as 'kafka-streaming-agent/dev/**'.")
+        ],
+        confirm_token: ConfirmArg = None,
+        cluster: ClusterFilter = None,
+    ) -> MemoryDeleteOutcome:
+        """Delete memory records by exact key or pattern, permanently. The first call changes nothing: it lists
+        what would go and returns a confirmation token; only an identical second call with confirm_token deletes.
+        Ask the user first."""
+        app = app_of(ctx)
+        store = await app.run(memory_store_of, app)
+        keys = await app.run(store.matching_keys, key)
+        if cluster is not None:
+            keys = [k for k in keys if k.split("/")[1] == cluster]
+        if not keys:
+            raise NotFound(f"No memory record matches {key!r}.", hint="See memory_list or memory_retrieve.")
+        change = Change(
+            tool="memory_delete",
+            cluster=cluster or "*",
+            action="memory.delete",
+            resource_type="memory",
+            resources=keys[:50],
+            destructive=True,
+            arguments={"key": key, "cluster": cluster},
+        )
+        shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+        effect = f"Delete {len(keys)} memory record(s) from {store.location}: {shown}, permanently."
+        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        if preview is not None:
+            return MemoryDeleteOutcome(executed=False, consent=preview)
+        try:
+            result = await app.run(store.delete, keys)
+        except Exception as exc:
+            app.safety.record(change, decision="confirmed", error=str(exc))
+            raise
+        app.safety.record(change, decision="confirmed", result=result.model_dump())
+        return MemoryDeleteOutcome(executed=True, result=result)

@@ -1,0 +1,77 @@
+"""Memory fixtures: one embedding model per session, a fresh embedded Chroma per test, a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_settings
+
+# Memory tools never reach Kafka; the settings only need a default cluster name.
+NO_KAFKA = "127.0.0.1:1"
+
+
+class FakeClock:
+    """Injected into the store: time moves only when a test says so."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Any:
+    from memory.embeddings import Embedder
+
+    model = Embedder()
+    model.encode(["warm up"])
+    return model
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def memory_settings(data_dir: Path) -> Any:
+    return make_settings(NO_KAFKA, data_dir)
+
+
+@pytest.fixture
+def memory_app(memory_settings: Any, embedder: Any, clock: FakeClock) -> Iterator[Any]:
+    """An app context whose memory store (real Chroma in a temp folder) uses the shared model and the fake clock."""
+    from mcp_server.app import build_app_context
+    from memory.store import MemoryStore
+
+    app = build_app_context(memory_settings)
+    store = MemoryStore.from_settings(memory_settings, embedder=embedder, clock=clock)
+    app.lazy.get("memory", lambda: store)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+async def memory_client(memory_settings: Any, memory_app: Any) -> AsyncIterator[Any]:
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    async with Client(build_server(memory_settings, shared=memory_app), raise_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def chroma(memory_app: Any) -> Any:
+    """Direct Chroma access, to check effects without the memory tools."""
+    return memory_app.lazy.peek("memory").client
