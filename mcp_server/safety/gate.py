@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from mcp_server.errors import InvalidArgument, KafkaAgentError, PolicyViolation, ProtectedResource, ReadOnlyMode
+from mcp_server.errors import (
+    ConfigError,
+    InvalidArgument,
+    KafkaAgentError,
+    PolicyViolation,
+    ProtectedResource,
+    ReadOnlyMode,
+)
 from mcp_server.safety.policies import Finding, evaluate
 from mcp_server.settings import Settings
 
@@ -80,9 +87,16 @@ class Safety:
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._asked: dict[str, _Pending] = {}  # elicitation rounds in flight (2026-07-28 request_state)
-        self._protected_extra = (
-            re.compile(settings.protected_topics_pattern) if settings.protected_topics_pattern else None
-        )
+        try:
+            self._protected_extra = (
+                re.compile(settings.protected_topics_pattern) if settings.protected_topics_pattern else None
+            )
+        except re.error as exc:
+            raise ConfigError(
+                f"KAFKA_AGENT_PROTECTED_TOPICS_PATTERN {settings.protected_topics_pattern!r} is not a valid "
+                f"regular expression: {exc}.",
+                hint="Fix the pattern, e.g. '^(billing|ledger)\\.'.",
+            ) from None
         self.transport = "stdio"
 
     # --- modes --------------------------------------------------------------------------------------------------

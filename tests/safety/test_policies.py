@@ -401,3 +401,10 @@ def test_stricter_profiles_never_allow_more_and_check_agrees_with_the_gate(tmp_p
                 assert worst[stricter].get(rule, 0) >= level, (rule, looser, stricter, plan)
 
     check()
+
+
+def test_a_bad_protected_pattern_is_a_clear_config_error(tmp_path: Path) -> None:
+    from mcp_server.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="PROTECTED_TOPICS_PATTERN"):
+        Safety(make_settings("127.0.0.1:1", tmp_path, protected_topics_pattern="(billing"))
