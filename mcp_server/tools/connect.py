@@ -148,7 +148,8 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_resume_connector(
         ctx: Ctx, name: NameArg, cluster: ClusterArg = None
     ) -> kconnect.ConnectorActionResult:
-        """Resume a paused connector and its tasks."""
+        """Resume a paused connector and its tasks; they continue from their committed offsets. Returns the
+        status once the connector runs again."""
         result: kconnect.ConnectorActionResult = await _lifecycle(
             ctx, "kafka_resume_connector", "resume", name, cluster, kconnect.resume
         )
