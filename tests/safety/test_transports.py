@@ -110,3 +110,25 @@ async def test_allow_and_deny_lists(kafka_cluster: ClusterHandle, data_dir: Path
         names = {t.name for t in (await client.list_tools()).tools}
         assert names == {"kafka_list_topics", "kafka_check_policy"}
         assert_tool_error(await client.call_tool("kafka_describe_cluster", {}), "allow list")
+
+
+async def test_tool_descriptions_only_describe_usage(mcp_client: Any) -> None:
+    """Descriptions are what the model reads: they say how to use the tool, never carry links, hidden markup or
+    instructions about anything else (a guard against tool-description poisoning, for tools added later too)."""
+    import re
+
+    suspicious = re.compile(
+        r"https?://|<!--|</?(script|img|iframe|system|instructions?|important)\b|"
+        r"ignore (all|any|previous)|system prompt|do not (tell|show|mention)|"
+        r"before (using|calling) any other tool|always call this",
+        re.IGNORECASE,
+    )
+    for tool in (await mcp_client.list_tools()).tools:
+        text = " ".join(
+            [
+                tool.description or "",
+                *(str(p.get("description", "")) for p in tool.input_schema.get("properties", {}).values()),
+            ]
+        )
+        assert not suspicious.search(text), f"{tool.name}: {suspicious.search(text)}"
+        assert len(tool.description or "") < 1500, f"{tool.name}: description too long to be only about usage"
