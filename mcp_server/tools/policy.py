@@ -37,6 +37,25 @@ class PolicyCheck(BaseModel):
     notes: list[str] = Field(default_factory=list, description="Read-only mode, protected topics, missing facts.")
 
 
+class RuleInfo(BaseModel):
+    name: str
+    title: str
+    why: str
+    fix: str = Field(description="The compliant alternative.")
+    overridable: bool = Field(description="Whether an override_reason can let a refused change through.")
+    severity: str = Field(description="refuse, warn or allow, for the profile asked.")
+    severity_by_profile: dict[str, str]
+
+
+class PolicyList(BaseModel):
+    cluster: str
+    profile: str
+    rules: list[RuleInfo]
+    read_only: bool = Field(description="True when this server refuses every change.")
+    protected_topics: str = Field(description="What no tool may delete, truncate or reconfigure.")
+    consent: str = Field(description="How destructive changes are confirmed.")
+
+
 def _verdict(findings: list[policies.Finding], override_reason: str | None, blocked: bool) -> tuple[str, list[str]]:
     refusals = [f for f in findings if f.severity == "refuse"]
     if blocked:
@@ -142,6 +161,39 @@ def register(server: MCPServer[Any]) -> None:
             findings=findings,
             refused_by=refused_by + (["protected-topic"] if blocked else []),
             notes=notes,
+        )
+
+    @kafka_tool(server, kind="read", title="List the guardrail policies")
+    async def kafka_list_policies(ctx: Ctx, profile: ProfileArg = None, cluster: ClusterArg = None) -> PolicyList:
+        """List the guardrail rules this server enforces on changes, with why each exists, the compliant
+        alternative, whether it can be overridden, and how strictly it applies to the cluster's profile. Also says
+        whether the server is read-only, which topics are protected and how destructive changes are confirmed.
+        Read it when planning changes."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        judged = profile or cfg.profile
+        extra = app.settings.protected_topics_pattern
+        return PolicyList(
+            cluster=cfg.name,
+            profile=judged,
+            rules=[
+                RuleInfo(
+                    name=r.name,
+                    title=r.title,
+                    why=r.why,
+                    fix=r.fix,
+                    overridable=r.overridable,
+                    severity=r.severity.get(judged, "refuse"),
+                    severity_by_profile=dict(r.severity),
+                )
+                for r in policies.RULES
+            ],
+            read_only=app.settings.read_only,
+            protected_topics="internal topics (__*), _schemas, Connect's connect-configs/offsets/status, MirrorMaker "
+            "internal topics" + (f", and topics matching {extra!r}" if extra else ""),
+            consent="Destructive tools change nothing on the first call: they return the exact effect and a "
+            f"single-use confirmation token valid {app.settings.confirm_ttl_s:.0f}s for those exact arguments and "
+            "cluster; clients that support elicitation ask the person to type the resource's name instead.",
         )
 
     @kafka_tool(server, kind="read", title="Audit cluster readiness")

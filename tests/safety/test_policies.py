@@ -408,3 +408,17 @@ def test_a_bad_protected_pattern_is_a_clear_config_error(tmp_path: Path) -> None
 
     with pytest.raises(ConfigError, match="PROTECTED_TOPICS_PATTERN"):
         Safety(make_settings("127.0.0.1:1", tmp_path, protected_topics_pattern="(billing"))
+
+
+async def test_list_policies_tool(kafka_cluster: ClusterHandle, data_dir: Path) -> None:
+    settings = make_settings(kafka_cluster.bootstrap_servers, data_dir, protected_topics_pattern=r"^billing\.")
+    async with client_for(settings) as client:
+        dev = structured(await client.call_tool("kafka_list_policies", {}))
+        prod = structured(await client.call_tool("kafka_list_policies", {"profile": "production"}))
+    assert {r["name"] for r in dev["rules"]} == {r.name for r in RULES}
+    assert dev["profile"] == "dev" and dev["read_only"] is False and "billing" in dev["protected_topics"]
+    by_name = {r["name"]: r for r in prod["rules"]}
+    assert by_name["replication-factor-min"]["severity"] == "refuse"
+    assert by_name["replication-factor-min"]["severity_by_profile"]["dev"] == "allow"
+    assert by_name["unlimited-retention"]["overridable"] is True
+    assert "300s" in prod["consent"]
