@@ -103,6 +103,7 @@ async def confirm_with_person(
 
 async def _inline(safety: Safety, ctx: Ctx, change: Change, effect: str) -> None:
     from mcp.server.elicitation import AcceptedElicitation
+    from mcp.shared.exceptions import MCPError
 
     safety.record(change, decision="consent_asked", result={"effect": effect})
     try:
@@ -111,6 +112,13 @@ async def _inline(safety: Safety, ctx: Ctx, change: Change, effect: str) -> None
         # Accepted without content, or content not matching the form: no answer is no consent.
         _decide(safety, change, "accept", None)
         return
+    except MCPError as exc:
+        # The client declared elicitation but could not ask: no answer, so no consent (and no silent token).
+        safety.record(change, decision="refused", error=f"elicitation failed: {exc}")
+        raise Refused(
+            f"The client could not ask the user to confirm ({exc}); nothing was changed.",
+            hint="Use a client whose elicitation works, or one without elicitation to get a confirmation token.",
+        ) from None
     typed = answer.data.confirm if isinstance(answer, AcceptedElicitation) else None
     _decide(safety, change, answer.action, typed)
 
