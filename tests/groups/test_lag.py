@@ -147,8 +147,11 @@ async def test_per_group_errors_and_deleted_topic(mcp_client: Any, admin: Any, b
     assert "does not exist" in by_group[missing]["error"]
     rows = {t["topic"]: t["partitions"][0] for t in by_group[group]["topics"]}
     assert rows[kept]["lag"] == 3
-    assert rows[gone]["lag"] is None and rows[gone]["committed"] == 2
-    assert rows[gone]["note"] == "topic or partition no longer exists"
+    # The coordinator drops offsets of deleted topics on its own schedule: until it does, the row is reported with a
+    # note instead of failing the group (and a lag is never invented for it).
+    if gone in rows:
+        assert rows[gone]["lag"] is None and rows[gone]["committed"] == 2
+        assert rows[gone]["note"] == "topic or partition no longer exists"
     assert by_group[group]["total_lag"] == 3
     assert_tool_error(await mcp_client.call_tool("kafka_consumer_lag", {"groups": []}), "empty")
 
@@ -174,3 +177,28 @@ async def test_lag_on_three_brokers_matches_kafka_tool(kafka3_cluster: ClusterHa
     assert ours == {(group, topic, p): str(p + 1) for p in range(6)}
     java = java_describe(bs, [group])
     assert {k: v[2] for k, v in java.items()} == ours
+
+
+async def test_end_offsets_are_cached_for_the_configured_time(
+    kafka_cluster: ClusterHandle, data_dir: Path, admin: Any, bootstrap: str
+) -> None:
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    topic, group = unique("lag-cache"), unique("lag-cache-g")
+    create_topic(admin, topic, 1)
+    fill(bootstrap, topic, {0: 3})
+    commit(bootstrap, group, {(topic, 0): 1})
+    async with Client(
+        build_server(make_settings(bootstrap, data_dir, lag_cache_ttl_s=3600)), raise_exceptions=False
+    ) as c:
+        first = structured(await c.call_tool("kafka_consumer_lag", {"groups": [group]}))
+        fill(bootstrap, topic, {0: 4})
+        cached = structured(await c.call_tool("kafka_consumer_lag", {"groups": [group]}))
+    assert first["total_lag"] == 2 and first["end_offsets_age_ms"] == 0
+    assert cached["total_lag"] == 2, "within the TTL the cached log end offset is used"
+    assert cached["end_offsets_age_ms"] >= 0
+    async with Client(build_server(make_settings(bootstrap, data_dir, lag_cache_ttl_s=0)), raise_exceptions=False) as c:
+        fresh = structured(await c.call_tool("kafka_consumer_lag", {"groups": [group]}))
+    assert fresh["total_lag"] == 6

@@ -67,6 +67,10 @@ async def test_produce_consume_round_trip_leaves_no_group(mcp_client: Any, admin
     one = structured(await mcp_client.call_tool("kafka_consume", {"topic": topic, "start": "earliest", "partition": 1}))
     assert "order-2" in [r["key"] for r in one["records"]]
     assert {r["partition"] for r in one["records"]} == {1}
+    by_bytes = structured(
+        await mcp_client.call_tool("kafka_consume", {"topic": topic, "start": "earliest", "max_bytes": 1})
+    )
+    assert by_bytes["count"] < 4 and by_bytes["stopped_because"] == "max_bytes"
     capped = structured(
         await mcp_client.call_tool("kafka_consume", {"topic": topic, "start": "earliest", "max_records": 2})
     )
