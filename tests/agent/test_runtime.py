@@ -191,3 +191,24 @@ async def test_phase_machine_rules(agent_settings: Any, fake_llm: FakeAnthropic)
     fake_llm.assert_all_consumed()
     assert [str(p.phase) for p in record.phases] == ["PLAN", "EXECUTE", "VERIFY"]
     assert record.verification is None
+
+
+async def test_token_limit_fails_the_run(agent_settings: Any, fake_llm: FakeAnthropic) -> None:
+    settings = agent_settings.model_copy(update={"max_tokens_per_run": 2000})
+    fake_llm.script(
+        step(tool("kafka_list_topics", {}), input_tokens=1500, output_tokens=100),
+        step(tool("kafka_list_topics", {}), input_tokens=1500, output_tokens=100),
+    )
+    record = await run_agent(settings, "loop")
+    fake_llm.assert_all_consumed()
+    assert record.status == "failed" and "Token limit" in (record.error or "")
+    assert record.usage.total_tokens == 3200
+
+
+async def test_wall_time_limit_fails_the_run(agent_settings: Any, fake_llm: FakeAnthropic) -> None:
+    settings = agent_settings.model_copy(update={"max_run_seconds": 2.0})
+    fake_llm.script(step(text("never finished"), hold=True))
+    record = await run_agent(settings, "hang")
+    fake_llm.assert_all_consumed()
+    assert record.status == "failed" and "Time limit" in (record.error or "")
+    assert RunStore(settings.data_dir).load(record.task_id).status == "failed"

@@ -13,7 +13,7 @@ import pytest
 
 from agent.delegation import escalations_topic
 from agent.host import ToolHub
-from tests.agent.fake_anthropic import FakeAnthropic, last_result_text, step, text, tool
+from tests.agent.fake_anthropic import FakeAnthropic, last_result_text, step, text, tool, tool_results
 from tests.agent.helpers import run_agent, topic_exists
 from tests.conftest import unique
 from tests.helpers import assert_tool_error, structured
@@ -158,3 +158,36 @@ def test_run_command_prints_the_record(agent_settings: Any, fake_llm: FakeAnthro
     assert record["status"] == "completed" and record["output"] == "One broker, all healthy."
     assert record["phases"][0]["calls"][0]["tool"] == "kafka_describe_cluster"
     assert (agent_settings.data_dir / "runs" / f"{record['task_id']}.json").exists()
+
+
+def test_chat_asks_inline_and_streams(agent_settings: Any, fake_llm: FakeAnthropic, admin: Any) -> None:
+    topic = unique("chat")
+    fake_llm.script(
+        step(tool("agent_advance_phase", {"phase": "EXECUTE", "summary": f"create {topic}"})),
+        step(tool("kafka_create_topic", {"topic": topic, "partitions": 1, "replication_factor": 1})),
+        step(text(f"Topic {topic} is ready for you."), check=lambda b: not tool_results(b)[0].get("is_error")),
+    )
+    env = {
+        **os.environ,
+        "KAFKA_AGENT_BOOTSTRAP_SERVERS": agent_settings.bootstrap_servers,
+        "KAFKA_AGENT_DATA_DIR": str(agent_settings.data_dir),
+        "KAFKA_AGENT_ANTHROPIC_BASE_URL": fake_llm.url,
+        "KAFKA_AGENT_ANTHROPIC_API_KEY": "test-key-not-real",
+        "COLUMNS": "120",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "kafka_agent.py"), "chat"],
+        input=f"please create {topic}\ny\n",
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    fake_llm.assert_all_consumed()
+    out = proc.stdout
+    assert "approve kafka_create_topic?" in out and "kafka_create_topic  [EXECUTE]" in out
+    assert f"Topic {topic} is ready for you." in out and "completed" in out
+    assert topic_exists(admin, topic)
