@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import decimal
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -110,3 +111,11 @@ def decode_records(rest: RestClient, result: ConsumeResult) -> tuple[ConsumeResu
             continue
         rec.value_encoding = "json"
     return result, seen
+
+
+def prepare_records(
+    rest: RestClient, topic: str, records: list[RecordIn], subject: str | None, schema: str | dict[str, Any] | None
+) -> list[RecordIn]:
+    """``kafka_produce`` with value_format='avro': the records with wire-format values (base64), ready to send."""
+    text = schema if isinstance(schema, str) or schema is None else json.dumps(schema)
+    return encode_records(records, writer_schema(rest, topic, subject, text))
