@@ -29,6 +29,11 @@ class ServiceEnv:
     registry_url: str
     connect_url: str
     clusters_file: Path
+    a_connect_url: str
+
+    @property
+    def connect_urls(self) -> list[str]:
+        return [self.a_connect_url, self.connect_url]
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +65,8 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceEnv
         encoding="utf-8",
     )
     try:
-        yield ServiceEnv(state_a.bootstrap_servers, state_b.bootstrap_servers, registry, connect, path)
+        a_connect = str(state_a.services["connect"]["url"])
+        yield ServiceEnv(state_a.bootstrap_servers, state_b.bootstrap_servers, registry, connect, path, a_connect)
     finally:
         if not REUSE:
             cluster.down(home, name=CLUSTER_A, purge=True)

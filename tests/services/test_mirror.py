@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -12,6 +13,16 @@ from tests.helpers import assert_tool_error, structured
 from tests.services.conftest import ServiceEnv, create_topic, read_all
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _remove_mirrors(http: Any, service_env: ServiceEnv) -> Iterator[None]:
+    """Delete the MirrorMaker connectors after each test, so reused clusters do not keep replicating."""
+    yield
+    for url in service_env.connect_urls:
+        for name in http.get(f"{url}/connectors").json():
+            if name.startswith("mm2-"):
+                http.delete(f"{url}/connectors/{name}")
 
 
 def _produce(bootstrap: str, topic: str, count: int) -> list[bytes]:
