@@ -158,7 +158,9 @@ def register(server: MCPServer[Any]) -> None:
             tool="kafka_elect_leaders",
             cluster=cfg.name,
             action="partition.leader.elect",
-            resource_type="topic",
+            # Leadership, not the topic: no data or config changes, and Kafka's own auto leader rebalance moves
+            # internal topics' leaders the same way, so protected (internal) topics are not refused here.
+            resource_type="partition",
             resources=sorted({t for t, _ in targets}),
             arguments={"topic": topic, "partitions": partitions},
             details={"partitions": len(targets), "profile": cfg.profile},
