@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
-from mcp_server.app import AppContext
 from mcp_server.errors import InvalidArgument
 from mcp_server.safety import Change, ConsentPreview
-from mcp_server.streams.manager import RunnerRecord, StreamsManager
-from mcp_server.streams.ops import CleanupResult, DeployPlan
+from mcp_server.streams import service
+from mcp_server.streams.manager import RunnerRecord
+from mcp_server.streams.ops import CleanupResult
+from mcp_server.streams.service import DeployOutcome, manager
 from mcp_server.streams.spec import StreamSpec
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
@@ -22,19 +23,6 @@ ConfirmArg = Annotated[str | None, Field(description="Token from the first call 
 TimeArg = Annotated[
     int | str | None, Field(description="Window time bound: epoch milliseconds or ISO-8601 (e.g. 2026-01-01T00:00Z).")
 ]
-
-
-def manager(app: AppContext) -> StreamsManager:
-    return app.lazy.get("streams", lambda: StreamsManager(app.settings))
-
-
-class DeployOutcome(BaseModel):
-    dry_run: bool
-    plan: DeployPlan
-    topology: str | None = Field(None, description="Kafka Streams' description of the topology (dry run).")
-    sink_created: bool = False
-    application: RunnerRecord | None = None
-    health: dict[str, Any] | None = None
 
 
 class StreamSummary(BaseModel):
@@ -57,6 +45,18 @@ class QueryResult(BaseModel):
     store: str
     store_kind: str = Field(description="kv (table), window or session.")
     rows: list[dict[str, Any]]
+
+
+class KsqlOutcome(BaseModel):
+    executed: bool = Field(description="False when consent is needed first (DROP, TERMINATE).")
+    engine: str = Field(description="'built-in' or the URL of the configured ksqlDB server.")
+    consent: ConsentPreview | None = None
+    results: list[dict[str, Any]] = Field(
+        default_factory=list, description="One ksqlDB-style entity per statement (currentStatus, queries, ...)."
+    )
+    query: dict[str, Any] | None = Field(
+        None, description="For a SELECT: query_id, column_names, column_types, rows (lists in column order)."
+    )
 
 
 class DeleteOutcome(BaseModel):
@@ -92,57 +92,7 @@ def register(server: MCPServer[Any]) -> None:
         topic (created if missing). exactly_once_v2 by default. dry_run=true returns the plan and the topology
         description without changing anything. Deploying the name of a stopped application restarts it."""
         app = app_of(ctx)
-        cfg = app.clients.cluster(cluster)
-        admin = app.clients.admin(cfg.name)
-        from mcp_server.streams import ops
-
-        mgr = manager(app)
-        plan = await app.run(ops.plan_deploy, admin, spec, timeout=app.timeout)
-        if dry_run:
-            topology = await app.run(mgr.describe, spec)
-            return DeployOutcome(dry_run=True, plan=plan, topology=topology)
-        change = Change(
-            tool="kafka_stream_deploy",
-            cluster=cfg.name,
-            action="stream.deploy",
-            resource_type="topic",
-            resources=[spec.sink.topic],
-            arguments={"spec": spec.model_dump(mode="json", exclude_none=True)},
-            details={
-                "application_id": spec.application_id,
-                "partitions": plan.sink_partitions,
-                "replication_factor": plan.sink_replication_factor,
-                "internal_topic_prefix": plan.internal_topic_prefix,
-                "profile": cfg.profile,
-            },
-        )
-        app.safety.authorize(change, confirm_token=None, effect=f"deploy stream application {spec.name!r}")
-        created = False
-        try:
-            if not plan.sink_exists:
-                from mcp_server.kafka import topics as ktopics
-
-                await app.run(
-                    ktopics.create_topic,
-                    admin,
-                    spec.sink.topic,
-                    partitions=plan.sink_partitions,
-                    replication_factor=plan.sink_replication_factor,
-                    configs=None,
-                    validate_only=False,
-                    timeout=app.timeout,
-                )
-                created = True
-            record = await app.run(mgr.launch, spec, cfg, replication_factor=plan.internal_replication_factor)
-            health = await app.run(mgr.wait_state, spec.name, "RUNNING", timeout=90.0)
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        outcome = DeployOutcome(
-            dry_run=False, plan=plan, sink_created=created, application=mgr.get(spec.name), health=health
-        )
-        app.safety.record(change, decision="allowed", result={"pid": record.pid, "sink_created": created})
-        return outcome
+        return await app.run(service.deploy, app, spec, cluster, dry_run=dry_run)
 
     @kafka_tool(server, kind="read", title="List stream applications")
     async def kafka_stream_list(ctx: Ctx, cluster: ClusterArg = None) -> list[StreamSummary]:
@@ -262,15 +212,80 @@ def register(server: MCPServer[Any]) -> None:
         if preview is not None:
             return DeleteOutcome(executed=False, consent=preview)
         try:
-            if rec.status in ("running", "starting"):
-                await app.run(mgr.stop, name)
-            topics = await app.run(ops.internal_topics, admin, rec.application_id, timeout=app.timeout)
-            cleanup = await app.run(
-                ops.delete_application_resources, admin, rec.application_id, topics, timeout=app.timeout
-            )
-            await app.run(mgr.remove, name)
+            cleanup = await app.run(service.remove, app, name)
         except Exception as exc:
             app.safety.record(change, decision="confirmed", error=str(exc))
             raise
         app.safety.record(change, decision="confirmed", result=cleanup.model_dump())
         return DeleteOutcome(executed=True, cleanup=cleanup, note="The sink topic was kept.")
+
+    @kafka_tool(server, kind="write", title="Streaming SQL (ksqlDB subset)")
+    async def kafka_ksql(
+        ctx: Ctx,
+        sql: Annotated[str, Field(description="One or more statements separated by ';', or one SELECT query.")],
+        confirm_token: ConfirmArg = None,
+        push_limit: Annotated[int, Field(ge=1, le=1000, description="Push query: stop after this many rows.")] = 10,
+        push_timeout_s: Annotated[float, Field(gt=0, le=60, description="Push query: stop after this long.")] = 10.0,
+        from_beginning: Annotated[bool, Field(description="Push query: start at the earliest offset.")] = False,
+        cluster: ClusterArg = None,
+    ) -> KsqlOutcome:
+        """Run streaming SQL. Without a configured ksqldb_url this uses the built-in engine, which compiles a
+        ksqlDB subset to Kafka Streams applications: CREATE STREAM/TABLE (cols) WITH (KAFKA_TOPIC, VALUE_FORMAT='JSON',
+        PARTITIONS, TIMESTAMP); CREATE STREAM AS SELECT ... [[LEFT] JOIN table ON s.col = t.key] WHERE ...;
+        CREATE TABLE AS SELECT col, COUNT(*)/SUM/MIN/MAX/AVG ... WINDOW TUMBLING|HOPPING|SESSION (SIZE .., GRACE
+        PERIOD ..) GROUP BY col EMIT CHANGES|FINAL; DROP STREAM|TABLE [DELETE TOPIC]; TERMINATE id; SHOW STREAMS|TABLES|
+        QUERIES; DESCRIBE; pull queries (SELECT ... FROM table WHERE key = ..); push queries (SELECT ... FROM stream
+        WHERE .. EMIT CHANGES LIMIT n). Unsupported syntax is refused naming the construct. DROP and TERMINATE need
+        the user's confirmation: the first call returns a token."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        import re
+
+        from mcp_server.streams import sql as q
+
+        statements = q.split_statements(sql)
+        if not statements:
+            raise InvalidArgument("No SQL statement given.")
+        destructive = [s for s in statements if re.match(r"(?is)^\s*(DROP|TERMINATE)\b", s)]
+        engine_name = cfg.ksqldb_url or "built-in"
+        if not cfg.ksqldb_url:
+            await app.run(service.engine(app, cfg.name).precheck, sql)
+        if destructive:
+            change = Change(
+                tool="kafka_ksql",
+                cluster=cfg.name,
+                action="ksql.drop",
+                resource_type="stream",
+                resources=destructive,
+                destructive=True,
+                arguments={"sql": sql},
+            )
+            effect = (
+                f"Run on {engine_name} (cluster {cfg.name!r}): {'; '.join(destructive)}. Dropping a persistent "
+                "query stops its Kafka Streams application and deletes its internal topics; DELETE TOPIC also "
+                "deletes the topic and its records."
+            )
+            preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+            if preview is not None:
+                return KsqlOutcome(executed=False, engine=engine_name, consent=preview)
+        is_query = len(statements) == 1 and re.match(r"(?is)^\s*SELECT\b", statements[0]) is not None
+        if cfg.ksqldb_url:
+            from mcp_server.streams.ksql_client import KsqlClient
+
+            client = KsqlClient.for_cluster(cfg, timeout=app.settings.request_timeout_s)
+            if is_query:
+                props = {"auto.offset.reset": "earliest"} if from_beginning else {}
+                result = await app.run(
+                    client.query, statements[0], properties=props, limit=push_limit, timeout=push_timeout_s
+                )
+                return KsqlOutcome(executed=True, engine=engine_name, query=result)
+            results = await app.run(client.execute, sql)
+            return KsqlOutcome(executed=True, engine=engine_name, results=results)
+        eng = service.engine(app, cfg.name)
+        if is_query:
+            qres = await app.run(
+                eng.query, statements[0], earliest=from_beginning, limit=push_limit, timeout=push_timeout_s
+            )
+            return KsqlOutcome(executed=True, engine=engine_name, query=qres.model_dump())
+        results = await app.run(eng.execute, sql)
+        return KsqlOutcome(executed=True, engine=engine_name, results=results)
