@@ -114,7 +114,7 @@ def list_groups(
     describe; the topic filter keeps groups with a member assigned to it or a committed offset on it."""
     from confluent_kafka import ConsumerGroupState
 
-    kwargs: dict[str, Any] = {"request_timeout": timeout}
+    kwargs: dict[str, Any] = {}
     if states:
         wanted = {s.upper() for s in states}
         unknown = sorted(wanted - set(STATES))
@@ -127,11 +127,11 @@ def list_groups(
             matcher = re.compile(name_pattern)
         except re.error as exc:
             raise InvalidArgument(f"name_pattern {name_pattern!r} is not a valid regular expression: {exc}.") from None
-    result = wait(admin.list_consumer_groups(**kwargs), what="list consumer groups", timeout=timeout + 1)
+    result = _list(admin, timeout=timeout, **kwargs)
     listings = sorted(result.valid or [], key=lambda g: g.group_id)
     if matcher is not None:
         listings = [g for g in listings if matcher.search(g.group_id)]
-    errors = [str(e) for e in (result.errors or [])]
+    errors = [translate_kafka_error(e, what="list groups on a broker").message for e in (result.errors or [])]
     members: dict[str, int] = {}
     on_topic: set[str] = set()
     if listings:
@@ -160,8 +160,18 @@ def list_groups(
     return GroupList(groups=groups, count=len(groups), errors=errors)
 
 
+def _list(admin: AdminClient, *, timeout: float, **kwargs: Any) -> Any:
+    """ListConsumerGroups; an answer with errors and no group at all (no broker answered) is an error."""
+    result = wait(
+        admin.list_consumer_groups(request_timeout=timeout, **kwargs), what="list consumer groups", timeout=timeout + 1
+    )
+    if result.errors and not result.valid:
+        raise translate_kafka_error(result.errors[0], what="list consumer groups")
+    return result
+
+
 def all_group_ids(admin: AdminClient, *, timeout: float) -> list[str]:
-    result = wait(admin.list_consumer_groups(request_timeout=timeout), what="list consumer groups", timeout=timeout + 1)
+    result = _list(admin, timeout=timeout)
     return sorted(g.group_id for g in (result.valid or []))
 
 
