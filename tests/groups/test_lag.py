@@ -202,3 +202,14 @@ async def test_end_offsets_are_cached_for_the_configured_time(
     async with Client(build_server(make_settings(bootstrap, data_dir, lag_cache_ttl_s=0)), raise_exceptions=False) as c:
         fresh = structured(await c.call_tool("kafka_consumer_lag", {"groups": [group]}))
     assert fresh["total_lag"] == 6
+
+
+async def test_unreachable_cluster_is_a_clear_error(data_dir: Path) -> None:
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    settings = make_settings("127.0.0.1:1", data_dir, request_timeout_s=2)
+    async with Client(build_server(settings), raise_exceptions=False) as client:
+        for tool in ("kafka_list_consumer_groups", "kafka_consumer_lag"):
+            assert_tool_error(await client.call_tool(tool, {}), "127.0.0.1:1")
