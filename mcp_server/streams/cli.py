@@ -16,6 +16,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     logs = sub.add_parser("logs", help="the runner log of one application")
     logs.add_argument("name")
     logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines from the end (default 50)")
+    srv = sub.add_parser("sql-server", help="serve the ksqlDB-compatible REST facade over the built-in SQL engine")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8088, help="port (default 8088, ksqlDB's)")
+    srv.add_argument("--cluster", default=None, help="configured cluster the engine runs on (default: the default)")
+    srv.add_argument("--allow-drop", action="store_true", help="allow DROP and TERMINATE through the facade")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from mcp_server.settings import Settings
     from mcp_server.streams.manager import StreamsManager
 
+    if args.action == "sql-server":
+        return _serve(args)
     mgr = StreamsManager(Settings())
     try:
         if args.action == "list":
@@ -69,3 +76,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mcp_server.app import build_app_context
+    from mcp_server.settings import Settings
+    from mcp_server.streams.ksql_facade import build_facade
+
+    app = build_app_context(Settings())
+    app.safety.transport = "ksql-facade"
+    try:
+        facade = build_facade(app, args.cluster, allow_drop=args.allow_drop)
+        print(f"ksqlDB-compatible facade on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+        uvicorn.run(facade, host=args.host, port=args.port, log_level="warning")
+    finally:
+        app.close()
+    return 0

@@ -63,11 +63,11 @@ class KsqlClient:
             raise KafkaOperationError(f"ksqlDB {what} failed: HTTP {resp.status_code}: {message}")
         return data
 
-    def _request(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, what: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         import httpx
 
         try:
-            with self._client() as client:
+            with self._client(timeout) as client:
                 resp = client.request(method, self.url + path, **kwargs)
         except httpx.HTTPError as exc:
             raise Unreachable(f"ksqlDB at {self.url} did not answer ({what}): {exc}.") from None
@@ -77,11 +77,14 @@ class KsqlClient:
         data: dict[str, Any] = self._request("GET", "/info", "server info", headers={"Accept": KSQL_MEDIA})
         return data
 
-    def execute(self, sql: str, properties: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run statements; returns one entity per statement."""
+    def execute(
+        self, sql: str, properties: dict[str, Any] | None = None, *, timeout: float = 180.0
+    ) -> list[dict[str, Any]]:
+        """Run statements; returns one entity per statement. ``timeout`` allows for persistent queries whose
+        application must start before the server answers (the built-in engine waits for RUNNING)."""
         body = {"ksql": sql, "streamsProperties": properties or {}}
         headers = {"Accept": KSQL_MEDIA, "Content-Type": KSQL_MEDIA}
-        data = self._request("POST", "/ksql", "statement", json=body, headers=headers)
+        data = self._request("POST", "/ksql", "statement", timeout=timeout, json=body, headers=headers)
         return list(data) if isinstance(data, list) else [data]
 
     def command_status(self, command_id: str) -> dict[str, Any]:
