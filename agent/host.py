@@ -12,6 +12,7 @@ Their tools are offered to the model as ``<server>__<tool>``; ours keep their pl
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from contextlib import AsyncExitStack
@@ -24,7 +25,11 @@ from agent.phases import ToolSpec
 from mcp_server.errors import ConfigError, NotFound
 from mcp_server.settings import Settings
 
+log = logging.getLogger("kafka_agent.host")
+
 MAX_RESULT_CHARS = 16_000
+# Tools of our server the agent must not see: running the agent from inside a run would recurse.
+HIDDEN_TOOLS = {"agent_run_task"}
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,6 +54,25 @@ def load_servers_file(path: Path) -> dict[str, dict[str, Any]]:
         if not isinstance(body, dict) or not ("command" in body or "url" in body):
             raise ConfigError(f"MCP server {name!r} in {path} needs a 'command' (stdio) or a 'url' (HTTP).")
     return servers
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The explicitly set settings as ``KAFKA_AGENT_*`` variables, so a spawned server sees the same ones."""
+    env: dict[str, str] = {}
+    for name in settings.model_fields_set:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list | dict):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        env[f"KAFKA_AGENT_{name.upper()}"] = text
+    return env
 
 
 def _spec_from_tool(tool: Any, server: str, prefix: str) -> ToolSpec:
@@ -95,7 +119,9 @@ class ToolHub:
             else:
                 root = _ROOT
                 target = StdioServerParameters(
-                    command=sys.executable, args=[str(root / "kafka_agent.py"), "serve"], env=dict(os.environ)
+                    command=sys.executable,
+                    args=[str(root / "kafka_agent.py"), "serve"],
+                    env={**os.environ, **settings_env(self.settings)},
                 )
             await self._add("kafka", Client(target, raise_exceptions=False), prefix="")
             if self.extra_servers and self.settings.mcp_servers_file is not None:
@@ -120,6 +146,8 @@ class ToolHub:
         self._clients[name] = client
         listed = await client.list_tools()
         for tool in listed.tools:
+            if tool.name in HIDDEN_TOOLS:
+                continue
             spec = _spec_from_tool(tool, name, prefix)
             self.tools[spec.name] = spec
 
@@ -130,7 +158,11 @@ class ToolHub:
         spec = self.tools.get(name)
         if spec is None:
             raise NotFound(f"No tool named {name!r}.")
-        result = await self._clients[spec.server].call_tool(spec.remote_name, arguments)
+        try:
+            result = await self._clients[spec.server].call_tool(spec.remote_name, arguments)
+        except Exception as exc:  # a protocol fault or a server that went away: the model reads it, the run goes on
+            log.warning("tool %s on server %s failed: %r", spec.remote_name, spec.server, exc)
+            return ToolOutcome(is_error=True, text=f"{name} could not be called: {type(exc).__name__}: {exc}")
         text = "".join(getattr(c, "text", "") for c in result.content)
         structured = result.structured_content
         if isinstance(structured, dict) and set(structured) == {"result"}:

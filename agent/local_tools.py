@@ -160,6 +160,7 @@ async def _delegate(agent: Agent, record: RunRecord, args: dict[str, Any]) -> tu
     reply = await anyio.to_thread.run_sync(
         lambda: delegation.delegate_kafka(agent.settings, agent.name, peer, task, record.task_id, timeout)
     )
+    record.usage.absorb(reply.usage)  # the peer worked for this run: its tokens count here too
     record.delegations.append(
         Delegation(
             peer=peer,

@@ -87,6 +87,8 @@ async def stream_turn(
         raise Unreachable(f"The Messages API did not answer: {exc}.", hint="Check the network and base URL.") from exc
     except anthropic.APIStatusError as exc:
         raise ModelError(f"The Messages API refused the request: HTTP {exc.status_code}: {exc.message}") from exc
+    except anthropic.APIError as exc:
+        raise ModelError(f"The Messages API call failed: {exc.message}") from exc
     content = [block.model_dump(mode="json", exclude_none=True) for block in final.content]
     for block in content:  # the API accepts back only the fields it defines for the block
         block.pop("parsed_output", None)

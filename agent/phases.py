@@ -1,9 +1,10 @@
 """The five phases of a run and which tool calls each one allows.
 
     PLAN      read-only tools and memory search: learn the cluster, recall past work, write the plan
-    VALIDATE  read-only tools, kafka_check_policy, and mutating tools called with validate_only/dry_run
+    VALIDATE  read-only tools, kafka_check_policy, mutating tools called with validate_only/dry_run, and the
+              measurement tools (kafka_perf_test, kafka_verify_exactly_once)
     EXECUTE   everything (mutating calls still go through the approval policy)
-    VERIFY    read-only tools: check that the change took effect
+    VERIFY    read-only tools and the measurement tools: check that the change took effect
     DOCUMENT  read-only tools and memory_store: record the outcome
 
 Which tools are read-only comes from the annotations ``list_tools`` reports (``readOnlyHint``/``destructiveHint``),
@@ -33,6 +34,9 @@ ORDER = [Phase.PLAN, Phase.VALIDATE, Phase.EXECUTE, Phase.VERIFY, Phase.DOCUMENT
 CHECK_TOOLS = {"kafka_check_policy", "kafka_audit_cluster"}
 # The agent's own notebook: writes memory, not the cluster.
 MEMORY_WRITE_TOOLS = {"memory_store"}
+# Measurements on scratch topics: they write, so the approval policy applies, but they belong to the checking
+# phases too (VALIDATE measures the plan, VERIFY checks the result).
+TEST_TOOLS = {"kafka_perf_test", "kafka_verify_exactly_once"}
 
 
 class ToolSpec(BaseModel):
@@ -73,6 +77,8 @@ def phase_allows(phase: Phase, spec: ToolSpec, arguments: dict[str, Any]) -> tup
     if spec.local or spec.read_only or spec.name in CHECK_TOOLS:
         return True, ""
     if phase is Phase.EXECUTE:
+        return True, ""
+    if spec.name in TEST_TOOLS and phase in (Phase.VALIDATE, Phase.VERIFY):
         return True, ""
     if spec.name in MEMORY_WRITE_TOOLS:
         if phase is Phase.DOCUMENT:

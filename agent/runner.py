@@ -109,6 +109,9 @@ class Agent:
                     await self._loop(record, decisions)
                 except KafkaAgentError as exc:
                     self._fail(record, str(exc))
+                except Exception as exc:  # the run ends with a failed record, never a traceback to the user
+                    log.exception("run %s failed unexpectedly", record.task_id)
+                    self._fail(record, f"The run failed unexpectedly: {type(exc).__name__}: {exc}")
         finally:
             if owned:
                 await self.client.close()

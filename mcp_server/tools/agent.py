@@ -46,7 +46,7 @@ def register(server: MCPServer[Any]) -> None:
         """Hand a Kafka task to the kafka-streaming-agent, which plans, validates, executes, verifies and documents
         it with this server's tools. Returns status completed, failed, or input_required with the pending changes:
         show them to the person, then call again with task_id and decisions to resume. Slow: each run makes
-        several model calls."""
+        several model calls; a run is bounded by this server's tool timeout."""
         from agent.host import ToolHub
         from agent.runner import Agent
 
@@ -55,8 +55,11 @@ def register(server: MCPServer[Any]) -> None:
             raise InvalidArgument("Give either task (a new run) or task_id with decisions (resume a run).")
         if cluster is not None:
             app.settings.cluster(cluster)
+        # Finish (and save a failed record) before this tool call's own time limit would cut the run off.
+        budget = max(10.0, app.settings.tool_timeout_s - 10.0)
+        settings = app.settings.model_copy(update={"max_run_seconds": min(app.settings.max_run_seconds, budget)})
         async with ToolHub(app.settings) as hub:
-            agent = Agent(app.settings, hub, approval=approval)
+            agent = Agent(settings, hub, approval=approval)
             if task_id is not None:
                 record = await agent.resume(task_id, decisions or {})
             else:

@@ -179,7 +179,8 @@ async def test_delegate_over_kafka_survives_a_killed_worker(agent_settings: Any,
         replies = _records_with_key(settings, replies_topic(settings, "kafka-streaming-agent"), cid)
         assert len(replies) == 1 and replies[0]["status"] == "completed"
         assert len(_records_with_key(settings, results_topic(settings, PEER), cid)) == 1
-        assert record.usage.input_tokens == 2 * 1200 + 0  # a remote peer's usage is reported, not counted
+        # The surviving worker's usage counts toward the parent's (the killed one never reported any).
+        assert record.usage.input_tokens == 2 * 1200 + 700
 
         # The same task delivered again (a duplicate) is recognised by its correlation id and not done twice.
         from confluent_kafka import Producer

@@ -191,3 +191,13 @@ def test_chat_asks_inline_and_streams(agent_settings: Any, fake_llm: FakeAnthrop
     assert "approve kafka_create_topic?" in out and "kafka_create_topic  [EXECUTE]" in out
     assert f"Topic {topic} is ready for you." in out and "completed" in out
     assert topic_exists(admin, topic)
+
+
+async def test_stdio_hub_spawns_the_server_with_these_settings(agent_settings: Any, kafka_cluster: Any) -> None:
+    """Over stdio the spawned server gets the run's settings (here only set in code, not in the environment)."""
+    async with ToolHub(agent_settings, transport="stdio") as hub:
+        assert "agent_run_task" not in hub.tools  # the agent never runs itself
+        outcome = await hub.call("kafka_describe_cluster", {})
+        assert not outcome.is_error, outcome.text
+        brokers = json.loads(outcome.text)["brokers"]
+        assert {f"{b['host']}:{b['port']}" for b in brokers} >= set(kafka_cluster.bootstrap_servers.split(","))
