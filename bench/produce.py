@@ -140,12 +140,17 @@ def main() -> int:
     try:
         runs: dict[str, list[dict[str, float]]] = {"kafka_perf_test": [], "ProducerPerformance": []}
         for i in range(args.rounds):
-            a = asyncio.run(ours(settings, topic, args))
-            runs["kafka_perf_test"].append(a)
-            print(f"round {i + 1} kafka_perf_test     : {a}")
-            b = java(home, bootstrap, topic, args)
-            runs["ProducerPerformance"].append(b)
-            print(f"round {i + 1} ProducerPerformance : {b}")
+            order = ["kafka_perf_test", "ProducerPerformance"]
+            if i % 2:  # alternate who goes first: a busy machine should not favour one side
+                order.reverse()
+            for name in order:
+                res = (
+                    asyncio.run(ours(settings, topic, args))
+                    if name == "kafka_perf_test"
+                    else java(home, bootstrap, topic, args)
+                )
+                runs[name].append(res)
+                print(f"round {i + 1} {name:20}: {res}", flush=True)
     finally:
         for fut in admin.delete_topics([topic]).values():
             with contextlib.suppress(Exception):
