@@ -43,6 +43,7 @@ INDEX_COLLECTION = "kam-index"
 PURGE_INTERVAL_S = 300.0
 PREFILTER_MIN = 100  # chunks asked for before filtering in Python
 PREFILTER_MAX = 1000
+_INCLUDE = ["metadatas", "documents", "distances"]
 
 
 @dataclass
@@ -97,6 +98,9 @@ class MemoryStore:
         self._collections: dict[str, Any] = {}
         self._purge_interval_s = purge_interval_s
         self._last_purge = float("-inf")
+        # How searches were answered: searches without / with filters, and collections read again because the
+        # first read could not settle the top results (by Chroma's where filter, or a deeper plain query).
+        self.search_paths = {"unfiltered": 0, "prefiltered": 0, "chroma_where": 0, "requery": 0}
 
     @classmethod
     def from_settings(
@@ -470,18 +474,42 @@ class MemoryStore:
             return SearchResult(query=query, hits=[], searched_collections=0)
         vector = self.embedder.encode([query])[0]
         now = self.clock()
+        floor = min_score if min_score is not None else -2.0
         best: dict[str, tuple[float, Any, dict[str, Any], str]] = {}
         expired: list[tuple[Any, str]] = []
-        for _, col in collections:
-            for score, meta, doc in self._nearest(col, vector, limit, flt):
+
+        def take(col: Any, rows: list[tuple[float, dict[str, Any], str]]) -> None:
+            for score, meta, doc in rows:
                 key = str(meta["key"])
                 if R.is_expired(meta, now):
                     expired.append((col, key))
-                    continue
-                if min_score is not None and score < min_score:
-                    continue
-                if key not in best or score > best[key][0]:
+                elif score >= floor and flt.accepts(meta) and (key not in best or score > best[key][0]):
                     best[key] = (score, col, meta, doc)
+
+        # First read: the nearest chunks of each collection, without a where filter (cheap), filtered here.
+        want = min(PREFILTER_MAX, limit * 3 if flt.empty else max(PREFILTER_MIN, limit * 20))
+        partial: list[tuple[Any, float]] = []  # collections with unread entries, and the lowest score read
+        for _, col in collections:
+            rows = _rows(col.query(query_embeddings=[vector], n_results=want, include=_INCLUDE))
+            take(col, rows)
+            if len(rows) >= want:
+                partial.append((col, rows[-1][0]))
+        # An unread entry scores at most the lowest score read from its collection: only when that could still
+        # rank in the top ``limit`` is the collection read again, by Chroma's exact where-filtered query.
+        top_scores = sorted((h[0] for h in best.values()), reverse=True)
+        threshold = top_scores[limit - 1] if len(top_scores) >= limit else floor
+        for col, lowest in partial:
+            if lowest <= threshold:
+                continue
+            if flt.empty:  # many chunks of few records: read further
+                self.search_paths["requery"] += 1
+                rows = _rows(col.query(query_embeddings=[vector], n_results=want * 4, include=_INCLUDE))
+            else:
+                self.search_paths["chroma_where"] += 1
+                where = R.where_all(flt.conditions())
+                rows = _rows(col.query(query_embeddings=[vector], n_results=limit * 3, where=where, include=_INCLUDE))
+            take(col, rows)
+        self.search_paths["unfiltered" if flt.empty else "prefiltered"] += 1
         self._drop_expired(expired)
         top = sorted(best.values(), key=lambda h: -h[0])[:limit]
         hits = []
@@ -490,26 +518,6 @@ class MemoryStore:
             record = self._full_records(col, [meta], docs)[0]
             hits.append(SearchHit(score=round(score, 4), record=record))
         return SearchResult(query=query, hits=hits, searched_collections=len(collections))
-
-    def _nearest(
-        self, col: Any, vector: list[float], limit: int, flt: Filters
-    ) -> list[tuple[float, dict[str, Any], str]]:
-        """Chunks near ``vector`` passing ``flt``: filtered in Python from an unfiltered query when enough pass,
-        else by Chroma's exact filtered query."""
-        include = ["metadatas", "documents", "distances"]
-        want = max(PREFILTER_MIN, limit * 20) if not flt.empty else limit * 3
-        want = min(want, PREFILTER_MAX)
-        res = col.query(query_embeddings=[vector], n_results=want, include=include)
-        rows = _rows(res)
-        if flt.empty:
-            return rows
-        passing = [r for r in rows if flt.accepts(r[1])]
-        if len({str(r[1]["key"]) for r in passing}) >= limit or len(rows) < want:
-            return passing
-        res = col.query(
-            query_embeddings=[vector], n_results=limit * 3, where=R.where_all(flt.conditions()), include=include
-        )
-        return _rows(res)
 
     # --- delete and expiry ----------------------------------------------------------------------------------------
 

@@ -383,3 +383,38 @@ async def test_memory_tools_are_annotated_and_hidden_when_read_only(memory_clien
         names = {t.name for t in (await client.list_tools()).tools}
         assert {"vector_search", "memory_retrieve", "memory_list"} <= names
         assert not {"memory_store", "memory_delete"} & names
+
+
+async def test_selective_filter_still_finds_far_records(memory_client: Any, memory_app: Any) -> None:
+    """When none of the nearest chunks pass the filters, the search reads the collection again with Chroma's
+    exact where filter rather than returning too little."""
+    c = unique("c")
+    records = [
+        {
+            "text": f"Consumer lag on topic orders-{i} reached {i * 1000} records.",
+            "metadata": {"key": key(c, f"troubleshooting/lag-{i}"), "project": "bulk"},
+        }
+        for i in range(120)
+    ]
+    structured(await memory_client.call_tool("memory_store", {"records": records}))
+    await store(
+        memory_client,
+        "Avro schema for invoices gained an optional currency field.",
+        key=key(c, "schema"),
+        project="rare",
+    )
+    store_obj = memory_app.lazy.peek("memory")
+    before = store_obj.search_paths["chroma_where"]
+    data = structured(
+        await memory_client.call_tool(
+            "vector_search", {"query": "consumer lag on orders", "limit": 3, "cluster": c, "project": "rare"}
+        )
+    )
+    assert [h["record"]["key"] for h in data["hits"]] == [key(c, "schema")]
+    assert store_obj.search_paths["chroma_where"] == before + 1
+    # Without the filter the same query is answered from the first read.
+    data = structured(
+        await memory_client.call_tool("vector_search", {"query": "consumer lag on orders", "limit": 3, "cluster": c})
+    )
+    assert len(data["hits"]) == 3 and all("lag-" in h["record"]["key"] for h in data["hits"])
+    assert store_obj.search_paths["chroma_where"] == before + 1
