@@ -2,9 +2,9 @@
 
 Each scrape asks every configured cluster (or the ones named with ``--cluster``) for: the cluster health picture
 (brokers, under-replicated / under-min-ISR / offline partitions, leader imbalance, per-topic partition skew), and
-the committed offsets of every consumer group against the log end offsets (batched: one offsets request per group,
-all in flight at once, and one ``list_offsets`` for every partition). A cluster that does not answer reports
-``kafka_exporter_scrape_success 0`` and the others still report.
+the committed offsets of every consumer group against the log end offsets (the groups area's batched lag
+computation: one offsets request per group, all in flight at once, one ``list_offsets`` for every partition).
+A cluster that does not answer reports ``kafka_exporter_scrape_success 0`` and the others still report.
 
 Metric names (all carry a ``cluster`` label) are what ``monitoring/grafana-dashboard.json`` is built on.
 """
@@ -28,33 +28,23 @@ log = logging.getLogger("kafka_agent.exporter")
 PREFIX = "kafka"
 
 
-def group_lag(admin: Any, *, timeout: float) -> dict[tuple[str, str, int], tuple[int, int]]:
-    """(group, topic, partition) -> (committed offset, log end offset) for every group with commits."""
-    from confluent_kafka import ConsumerGroupTopicPartitions
+def group_lag(admin: Any, *, cluster: str, timeout: float) -> dict[tuple[str, str, int], tuple[int, int]]:
+    """(group, topic, partition) -> (committed offset, log end offset) for every committed partition of every group.
 
-    from mcp_server.kafka.offsets import list_offsets
+    The groups area's lag computation (``mcp_server.kafka.lag``), with fresh end offsets on every scrape.
+    """
+    from mcp_server.kafka.lag import EndOffsetCache, consumer_lag
 
-    listing = admin.list_consumer_groups(request_timeout=timeout).result(timeout=timeout + 1)
-    groups = sorted(g.group_id for g in listing.valid)
-    pending = {
-        g: next(
-            iter(admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], request_timeout=timeout).values())
-        )
-        for g in groups
-    }
-    committed: dict[tuple[str, str, int], int] = {}
-    for g, fut in pending.items():
-        try:
-            result = fut.result(timeout=timeout + 1)
-        except Exception as exc:  # one broken group must not hide the others
-            log.warning("offsets of group %s: %s", g, exc)
-            continue
-        for tp in result.topic_partitions or []:
-            if tp.offset >= 0 and tp.error is None:
-                committed[(g, tp.topic, tp.partition)] = tp.offset
-    parts = sorted({(t, p) for _, t, p in committed})
-    ends = list_offsets(admin, parts, "latest", timeout=timeout, read_committed=False) if parts else {}
-    return {k: (off, ends[(k[1], k[2])]) for k, off in committed.items() if (k[1], k[2]) in ends}
+    report = consumer_lag(admin, cluster=cluster, cache=EndOffsetCache(ttl=0), timeout=timeout)
+    out: dict[tuple[str, str, int], tuple[int, int]] = {}
+    for group in report.groups:
+        if group.error:
+            log.warning("lag of group %s: %s", group.group_id, group.error)
+        for topic in group.topics:
+            for row in topic.partitions:
+                if row.committed is not None and row.log_end is not None:
+                    out[(group.group_id, row.topic, row.partition)] = (row.committed, row.log_end)
+    return out
 
 
 class KafkaCollector:
@@ -112,7 +102,7 @@ class KafkaCollector:
                         skew.add_metric([name, row.topic], row.partition_skew)
                 sums: dict[tuple[str, str], int] = {}
                 ends_seen: set[tuple[str, int]] = set()
-                for (g, t, p), (off, hw) in sorted(group_lag(admin, timeout=timeout).items()):
+                for (g, t, p), (off, hw) in sorted(group_lag(admin, cluster=cfg.name, timeout=timeout).items()):
                     value = max(0, hw - off)
                     lag.add_metric([name, g, t, str(p)], value)
                     current.add_metric([name, g, t, str(p)], off)
