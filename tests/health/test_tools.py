@@ -149,18 +149,30 @@ async def test_perf_scratch_topic_is_removed_and_bad_input_is_clear(mcp_client: 
     assert_tool_error(await mcp_client.call_tool("kafka_perf_test", {"mode": "consumer"}), "give topic")
 
 
-async def test_perf_refuses_production_unless_topic_named(kafka_cluster: ClusterHandle, data_dir: Path) -> None:
+async def test_perf_refuses_production_unless_topic_named(
+    kafka_cluster: ClusterHandle, admin: Any, data_dir: Path
+) -> None:
     from mcp import Client
 
     from mcp_server.server import build_server
 
+    topic = unique("prodperf")
+    _create(admin, topic, 1, 1)
     settings = make_settings(kafka_cluster.bootstrap_servers, data_dir, profile="production")
     async with Client(build_server(settings), raise_exceptions=False) as client:
         assert_tool_error(await client.call_tool("kafka_perf_test", {"num_records": 10}), "production")
         assert_tool_error(
-            await client.call_tool("kafka_perf_test", {"topic": "orders", "num_records": 10}), "allow_production_topic"
+            await client.call_tool("kafka_perf_test", {"topic": topic, "num_records": 10}), "allow_production_topic"
         )
         assert_tool_error(await client.call_tool("kafka_verify_exactly_once", {}), "production")
+        assert _high_watermarks(admin, kafka_cluster.bootstrap_servers, topic) == 0  # refused calls wrote nothing
+        allowed = structured(
+            await client.call_tool(
+                "kafka_perf_test", {"topic": topic, "allow_production_topic": topic, "num_records": 10}
+            )
+        )
+        assert allowed["acknowledged"] == 10
+    assert _high_watermarks(admin, kafka_cluster.bootstrap_servers, topic) == 10
 
 
 async def test_exactly_once_passes_and_negative_controls_fail(mcp_client: Any, admin: Any) -> None:
