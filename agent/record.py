@@ -150,13 +150,14 @@ class RunRecord(BaseModel):
     partial_results: list[dict[str, Any]] = Field(default_factory=list)
     # Server confirmation tokens the model received, with the effect the server described.
     previews: dict[str, str] = Field(default_factory=dict)
+    verify_reminded: bool = False
 
     def current_log(self) -> PhaseLog:
         return self.phases[-1]
 
     def summary(self) -> dict[str, Any]:
         """The record without the transcript, for printing and for orchestrators."""
-        return self.model_dump(mode="json", exclude={"messages", "partial_results", "previews"})
+        return self.model_dump(mode="json", exclude={"messages", "partial_results", "previews", "verify_reminded"})
 
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")

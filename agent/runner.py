@@ -36,6 +36,11 @@ Approver = Callable[[PendingAction], Awaitable[Decision | None]]
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 Policy = Literal["ask", "never", "auto"]
 RESULT_LOG_CHARS = 2000
+VERIFY_REMINDER = (
+    "Runtime: this run changed the cluster but has no verification verdict yet. Advance to VERIFY, check with "
+    "read-only tools that each change took effect, and leave VERIFY with verdict pass or fail (then DOCUMENT). "
+    "If you cannot verify, say why in your final answer."
+)
 
 
 class Agent:
@@ -145,6 +150,11 @@ class Agent:
             if text:
                 record.output = text
             if not any(b.get("type") == "tool_use" for b in turn.content):
+                if self._unverified(record) and not record.verify_reminded:
+                    # One reminder: a run that changed something owes a verification verdict.
+                    record.verify_reminded = True
+                    record.messages.append({"role": "user", "content": VERIFY_REMINDER})
+                    continue
                 self._finish(record)
                 return
             if not await self._run_tool_uses(record, decisions):
@@ -179,6 +189,11 @@ class Agent:
         record.usage.add_message_usage(self.settings.model, turn.usage)
         return turn
 
+    @staticmethod
+    def _unverified(record: RunRecord) -> bool:
+        changed = any(c.allowed and c.mutating and not c.is_error for log in record.phases for c in log.calls)
+        return changed and record.verification is None
+
     def _finish(self, record: RunRecord) -> None:
         if record.verification is not None and record.verification.verdict == "fail":
             record.status = "failed"
@@ -208,6 +223,7 @@ class Agent:
     ) -> dict[str, Any] | None:
         name, args, use_id = block["name"], dict(block.get("input") or {}), block["id"]
         call = ToolCall(tool_use_id=use_id, tool=name, arguments=args, phase=record.phase, allowed=True)
+        phase_log = record.current_log()  # the call belongs to the phase it was made in, even if it moves on
         spec = self.tools.get(name)
         await self._emit("tool_call", {"tool": name, "arguments": args, "phase": str(record.phase)})
         if spec is None:
@@ -244,7 +260,7 @@ class Agent:
             self._note_preview(record, outcome.structured)
         call.is_error = is_error
         call.result = text[:RESULT_LOG_CHARS]
-        record.current_log().calls.append(call)
+        phase_log.calls.append(call)
         await self._emit("tool_result", {"tool": name, "is_error": is_error, "text": text})
         return {"type": "tool_result", "tool_use_id": use_id, "content": text, "is_error": is_error}
 

@@ -71,6 +71,7 @@ async def test_approval_denied_changes_nothing(agent_settings: Any, fake_llm: Fa
     assert [a.tool for a in asked] == ["kafka_create_topic"]
     assert record.approvals[0].decision == "deny" and record.approvals[0].decided_by == "user"
     assert record.plan == f"create {topic}"
+    assert calls(record) == [("PLAN", "agent_advance_phase", True), ("EXECUTE", "kafka_create_topic", False)]
     assert not topic_exists(admin, topic)
 
 
