@@ -77,12 +77,19 @@ class Agent:
 
     # --- ways in ------------------------------------------------------------------------------------------------
 
-    async def run(self, task: str, *, task_id: str | None = None) -> RunRecord:
+    async def run(
+        self, task: str, *, task_id: str | None = None, history: list[tuple[str, str]] | None = None
+    ) -> RunRecord:
+        """Run one task from PLAN; ``history`` holds earlier (task, answer) pairs of a chat, as context."""
         if not task.strip():
             raise InvalidArgument("The task is empty.", hint="Say what the agent should do.")
         record = RunRecord(task=task, agent=self.name, model=self.settings.model, approval_policy=self.approval)
         if task_id:
             record.task_id = task_id
+        for earlier, answer in history or []:
+            if earlier.strip() and answer.strip():
+                record.messages.append({"role": "user", "content": earlier})
+                record.messages.append({"role": "assistant", "content": answer})
         record.messages.append({"role": "user", "content": task})
         self.store.save(record)
         return await self._drive(record, decisions={})

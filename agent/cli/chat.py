@@ -67,12 +67,14 @@ async def _chat(settings: Any, console: Any, stdio: bool) -> None:
 
     async with ToolHub(settings, transport="stdio" if stdio else "inprocess") as hub:
         console.print(f"[bold]kafka-streaming-agent[/bold] ({settings.model}, {len(hub.tools)} tools). Ctrl-D quits.")
+        history: list[tuple[str, str]] = []  # earlier turns of this chat, so follow-up questions have context
         while True:
             task = await anyio.to_thread.run_sync(lambda: console.input("[bold green]you> [/bold green]"))
             if not task.strip():
                 continue
             agent = Agent(settings, hub, approver=approver, on_event=on_event)
-            record = await agent.run(task)
+            record = await agent.run(task, history=history[-10:])
+            history.append((task, record.output))
             console.print()
             u = record.usage
             console.print(

@@ -175,6 +175,14 @@ def test_chat_asks_inline_and_streams(agent_settings: Any, fake_llm: FakeAnthrop
         step(tool("kafka_create_topic", {"topic": topic, "partitions": 1, "replication_factor": 1})),
         step(text(f"Topic {topic} is ready for you."), check=lambda b: not tool_results(b)[0].get("is_error")),
         step(text("It is there, I checked its creation result."), check=_was_reminded),
+        # The next message of the chat carries the earlier exchange as context.
+        step(
+            text("Still there."),
+            check=lambda b: (
+                [m["role"] for m in b["messages"]] == ["user", "assistant", "user"]
+                and b["messages"][1]["content"] == "It is there, I checked its creation result."
+            ),
+        ),
     )
     env = {
         **os.environ,
@@ -186,7 +194,7 @@ def test_chat_asks_inline_and_streams(agent_settings: Any, fake_llm: FakeAnthrop
     }
     proc = subprocess.run(
         [sys.executable, str(ROOT / "kafka_agent.py"), "chat"],
-        input=f"please create {topic}\ny\n",
+        input=f"please create {topic}\ny\nis it still there?\n",
         check=False,
         env=env,
         capture_output=True,
@@ -198,7 +206,7 @@ def test_chat_asks_inline_and_streams(agent_settings: Any, fake_llm: FakeAnthrop
     fake_llm.assert_all_consumed()
     out = proc.stdout
     assert "approve kafka_create_topic?" in out and "kafka_create_topic  [EXECUTE]" in out
-    assert f"Topic {topic} is ready for you." in out and "completed" in out
+    assert f"Topic {topic} is ready for you." in out and "completed" in out and "Still there." in out
     assert topic_exists(admin, topic)
 
 
