@@ -17,9 +17,12 @@ import os
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from mcp_server.app import AppContext
 
 from agent.phases import ToolSpec
 from mcp_server.errors import ConfigError, NotFound
@@ -100,8 +103,10 @@ class ToolHub:
         *,
         transport: Literal["inprocess", "stdio"] = "inprocess",
         extra_servers: bool = True,
+        shared: AppContext | None = None,
     ) -> None:
         self.settings = settings
+        self.shared = shared
         self.transport = transport
         self.extra_servers = extra_servers
         self._stack = AsyncExitStack()
@@ -115,7 +120,9 @@ class ToolHub:
             if self.transport == "inprocess":
                 from mcp_server.server import build_server
 
-                target: Any = build_server(self.settings, transport="agent")
+                # With ``shared`` (agent_run_task inside a running server) the tools use that server's clients,
+                # memory store and consent tokens instead of opening a second set.
+                target: Any = build_server(self.settings, transport="agent", shared=self.shared)
             else:
                 root = _ROOT
                 target = StdioServerParameters(

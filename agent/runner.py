@@ -28,6 +28,7 @@ from agent.phases import ToolSpec, is_mutating_call, phase_allows
 from agent.prompts import MAIN_AGENT, main_prompt
 from agent.record import ApprovalLog, Decision, PendingAction, RunRecord, RunStore, ToolCall, now_iso
 from mcp_server.errors import InvalidArgument, KafkaAgentError
+from mcp_server.safety.gate import redact
 from mcp_server.settings import Settings
 
 log = logging.getLogger("kafka_agent.agent")
@@ -229,7 +230,7 @@ class Agent:
         self, record: RunRecord, block: dict[str, Any], decisions: dict[str, Decision]
     ) -> dict[str, Any] | None:
         name, args, use_id = block["name"], dict(block.get("input") or {}), block["id"]
-        call = ToolCall(tool_use_id=use_id, tool=name, arguments=args, phase=record.phase, allowed=True)
+        call = ToolCall(tool_use_id=use_id, tool=name, arguments=redact(args), phase=record.phase, allowed=True)
         phase_log = record.current_log()  # the call belongs to the phase it was made in, even if it moves on
         spec = self.tools.get(name)
         await self._emit("tool_call", {"tool": name, "arguments": args, "phase": str(record.phase)})
@@ -295,9 +296,9 @@ class Agent:
                 action_id=f"act-{uuid.uuid4().hex[:8]}",
                 tool_use_id=use_id,
                 tool=spec.name,
-                arguments=args,
+                arguments=redact(args),
                 destructive=spec.destructive,
-                effect=effect or f"{spec.name} with {json.dumps(args, default=str)}",
+                effect=effect or f"{spec.name} with {json.dumps(redact(args), default=str)}",
             )
         decision: Decision | None = decisions.get(pending.action_id)
         decided_by = "orchestrator"

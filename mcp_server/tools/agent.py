@@ -58,7 +58,7 @@ def register(server: MCPServer[Any]) -> None:
         # Finish (and save a failed record) before this tool call's own time limit would cut the run off.
         budget = max(10.0, app.settings.tool_timeout_s - 10.0)
         settings = app.settings.model_copy(update={"max_run_seconds": min(app.settings.max_run_seconds, budget)})
-        async with ToolHub(app.settings) as hub:
+        async with ToolHub(app.settings, shared=app) as hub:
             agent = Agent(settings, hub, approval=approval)
             if task_id is not None:
                 record = await agent.resume(task_id, decisions or {})

@@ -213,3 +213,19 @@ async def test_wall_time_limit_fails_the_run(agent_settings: Any, fake_llm: Fake
     fake_llm.assert_all_consumed()
     assert record.status == "failed" and "Time limit" in (record.error or "")
     assert RunStore(settings.data_dir).load(record.task_id).status == "failed"
+
+
+async def test_secrets_are_redacted_in_the_record(agent_settings: Any, fake_llm: FakeAnthropic) -> None:
+    fake_llm.script(
+        step(tool("agent_advance_phase", {"phase": "EXECUTE", "summary": "add user"})),
+        step(tool("kafka_upsert_scram_user", {"user": "svc-orders", "password": "hunter2-secret-value"})),
+    )
+    record = await run_agent(agent_settings, "create a SCRAM user", approval="ask")
+    fake_llm.assert_all_consumed()
+    assert record.status == "input_required"
+    (pending,) = record.pending_actions
+    assert pending.arguments == {"user": "svc-orders", "password": "***"}
+    assert "hunter2" not in pending.effect
+    path = RunStore(agent_settings.data_dir).path(record.task_id)
+    assert path.stat().st_mode & 0o077 == 0  # owner only: the transcript keeps what the model wrote
+    assert "hunter2" not in json.dumps(record.summary())
