@@ -114,11 +114,11 @@ class Agent:
 
     async def _drive(self, record: RunRecord, decisions: dict[str, Decision]) -> RunRecord:
         owned = self.client is None
-        if owned:
-            self.client = build_client(self.settings)
         try:
             with anyio.move_on_after(self.settings.max_run_seconds) as scope:
                 try:
+                    if owned:
+                        self.client = build_client(self.settings)
                     await self._loop(record, decisions)
                 except KafkaAgentError as exc:
                     self._fail(record, str(exc))
@@ -126,7 +126,7 @@ class Agent:
                     log.exception("run %s failed unexpectedly", record.task_id)
                     self._fail(record, f"The run failed unexpectedly: {type(exc).__name__}: {exc}")
         finally:
-            if owned:
+            if owned and self.client is not None:
                 await self.client.close()
                 self.client = None
         if scope.cancelled_caught:

@@ -229,3 +229,12 @@ async def test_secrets_are_redacted_in_the_record(agent_settings: Any, fake_llm:
     path = RunStore(agent_settings.data_dir).path(record.task_id)
     assert path.stat().st_mode & 0o077 == 0  # owner only: the transcript keeps what the model wrote
     assert "hunter2" not in json.dumps(record.summary())
+
+
+async def test_missing_api_key_fails_the_run_with_a_clear_error(agent_settings: Any, monkeypatch: Any) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    settings = agent_settings.model_copy(update={"anthropic_api_key": None})
+    record = await run_agent(settings, "anything")
+    assert record.status == "failed"
+    assert "KAFKA_AGENT_ANTHROPIC_API_KEY" in (record.error or "")
+    assert RunStore(settings.data_dir).load(record.task_id).status == "failed"
