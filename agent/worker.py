@@ -81,7 +81,10 @@ def _publish(
     """Answer, then commit: a crash before the commit redelivers the task, and the results topic says it is done."""
     produce_json(prod, results_topic(settings, peer), reply.correlation_id, reply, settings.request_timeout_s)
     produce_json(prod, reply_to, reply.correlation_id, reply, settings.request_timeout_s)
-    commit()
+    try:
+        commit()
+    except Exception as exc:  # e.g. the group rebalanced meanwhile: the task comes back, and the results topic
+        log.warning("could not commit task %s (%s); it will be skipped when redelivered", reply.correlation_id, exc)
 
 
 async def run_worker(settings: Settings, peer: str, *, stop: threading.Event | None = None, max_tasks: int = 0) -> int:
