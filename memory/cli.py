@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _filters(args: argparse.Namespace) -> Any:
-    from memory.store import Filters
+    from memory.search import Filters
 
     return Filters(
         type=args.type,

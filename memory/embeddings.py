@@ -60,6 +60,8 @@ class Embedder:
         self.path = resolve_model_path(model)
         self.device = device
         self._lock = threading.Lock()
+        # The fast tokenizer is not safe to call from two threads at once ("Already borrowed"): one use at a time.
+        self._use = threading.Lock()
         self._model: Any = None
 
     @property
@@ -90,18 +92,24 @@ class Embedder:
         """Unit-length embeddings, encoded in batches (blocking: call it off the event loop)."""
         if not texts:
             return []
-        vectors = self.model.encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        model = self.model
+        with self._use:
+            vectors = model.encode(
+                texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
         result: list[list[float]] = vectors.tolist()
         return result
 
     def chunk(self, text: str, *, window: int | None = None, overlap: int = CHUNK_OVERLAP_TOKENS) -> list[Span]:
         """Split a text into overlapping pieces that each fit the model's window (one piece if it fits)."""
         size = window or self.window_tokens
-        encoded = self.model.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
-        )
+        if len(text) <= size:  # every token covers at least one character: it fits
+            return [Span(0, len(text))]
+        model = self.model
+        with self._use:
+            encoded = model.tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+            )
         offsets: list[tuple[int, int]] = encoded["offset_mapping"]
         if len(offsets) <= size:
             return [Span(0, len(text))]

@@ -100,7 +100,7 @@ class SearchHit(BaseModel):
 class SearchResult(BaseModel):
     query: str
     hits: list[SearchHit]
-    searched_collections: int = Field(description="How many (cluster, type) collections the filters selected.")
+    searched_collections: int = Field(description="How many cluster collections the search read.")
 
 
 class RecordList(BaseModel):

@@ -28,7 +28,8 @@ from memory.models import (
 )
 
 if TYPE_CHECKING:
-    from memory.store import Filters, MemoryStore
+    from memory.search import Filters
+    from memory.store import MemoryStore
 
 ClusterFilter = Annotated[
     str | None, Field(description="Only records whose key names this cluster (the key's second part).")
@@ -63,7 +64,7 @@ def _filters(
     namespace: str | None,
     tags: list[str] | None,
 ) -> Filters:
-    from memory.store import Filters
+    from memory.search import Filters
 
     return Filters(type=type_, layer=layer, category=category, project=project, namespace=namespace, tags=tags or [])
 
