@@ -85,8 +85,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
-        return int(dim)
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
 
     def encode(self, texts: list[str], *, batch_size: int = ENCODE_BATCH) -> list[list[float]]:
         """Unit-length embeddings, encoded in batches (blocking: call it off the event loop)."""

@@ -1,14 +1,15 @@
 """Nearest-neighbour search over the cluster collections, with metadata filters that avoid Chroma's ``where``.
 
 A ``where`` filter makes Chroma scan metadata (about 75 ms at 100 000 entries, against 3 ms for a plain query).
-So each collection is first read without a filter, for its nearest ``max(100, 20 x limit)`` chunks, and the filters
-are applied here. An unread entry of a collection scores at most the lowest score read from it; only when that could
-still rank among the best ``limit`` records is the collection read again, by Chroma's exact filtered query. The
+So each collection is first read without a filter, for its nearest chunks, and the filters are applied here. An
+unread entry of a collection scores at most the lowest score read from it; only when that could still rank among the
+best ``limit`` records is the collection read again, deeper, and at last by Chroma's exact filtered query. The
 result is the same as a filtered query, at the cost of a plain one whenever the filters are not very selective.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,9 +78,11 @@ def nearest(
     floor: float,
     now: float,
     paths: dict[str, int],
+    map_fn: Callable[[Callable[[Any], list[Row]], Iterable[Any]], Iterator[list[Row]]] = map,
 ) -> tuple[dict[str, Hit], list[tuple[Any, str]]]:
     """The best chunk of each record passing ``flt`` with a score of at least ``floor`` (enough of them to settle
-    the top ``limit``), and the expired records met on the way. ``paths`` counts how the search was answered."""
+    the top ``limit``), and the expired records met on the way. ``paths`` counts how the search was answered;
+    ``map_fn`` (e.g. a thread pool's ``map``) runs the queries of one round, one per collection."""
     best: dict[str, Hit] = {}
     expired: list[tuple[Any, str]] = []
 
@@ -91,26 +94,40 @@ def nearest(
             elif score >= floor and flt.accepts(meta) and (key not in best or score > best[key][0]):
                 best[key] = (score, col, meta, doc)
 
-    want = min(PREFILTER_MAX, limit * 3 if flt.empty else max(PREFILTER_MIN, limit * 20))
-    partial: list[tuple[Any, float]] = []  # collections with unread entries, and the lowest score read
-    for col in collections:
-        rows = rows_of(col.query(query_embeddings=[vector], n_results=want, include=INCLUDE))
-        take(col, rows)
-        if len(rows) >= want:
-            partial.append((col, rows[-1][0]))
-    top_scores = sorted((h[0] for h in best.values()), reverse=True)
-    threshold = top_scores[limit - 1] if len(top_scores) >= limit else floor
-    for col, lowest in partial:
-        if lowest <= threshold:
-            continue  # nothing unread can make the top
-        if flt.empty:  # many chunks of few records filled the first read: read further
-            paths["requery"] += 1
-            rows = rows_of(col.query(query_embeddings=[vector], n_results=want * 4, include=INCLUDE))
-        else:
-            paths["chroma_where"] += 1
-            where = R.where_all(flt.conditions())
-            rows = rows_of(col.query(query_embeddings=[vector], n_results=limit * 3, where=where, include=INCLUDE))
-        take(col, rows)
+    # Reads of growing depth; each round re-reads only the collections whose unread entries could still make the
+    # top. The first read shares about PREFILTER_MIN rows among the collections (each row costs Chroma a metadata
+    # fetch); the last resort for filters is Chroma's where-filtered query.
+    if flt.empty:
+        depths = [limit * 3, limit * 12]
+    else:
+        depths = [max(limit * 4, PREFILTER_MIN // max(1, len(collections))), max(PREFILTER_MIN, limit * 20)]
+    pending = list(collections)
+    for round_no, want in enumerate(sorted({min(PREFILTER_MAX, d) for d in depths})):
+        if round_no:
+            paths["deeper"] += len(pending)
+        partial: list[tuple[Any, float]] = []  # collections with unread entries, and the lowest score read
+
+        def read(col: Any, n: int = want) -> list[Row]:
+            return rows_of(col.query(query_embeddings=[vector], n_results=n, include=INCLUDE))
+
+        for col, rows in zip(pending, map_fn(read, pending), strict=True):
+            take(col, rows)
+            if len(rows) >= want:
+                partial.append((col, rows[-1][0]))
+        top_scores = sorted((h[0] for h in best.values()), reverse=True)
+        threshold = top_scores[limit - 1] if len(top_scores) >= limit else floor
+        pending = [col for col, lowest in partial if lowest > threshold]  # an unread entry could still make the top
+        if not pending:
+            break
+    if pending and not flt.empty:
+        where = R.where_all(flt.conditions())
+        paths["chroma_where"] += len(pending)
+
+        def read_where(col: Any) -> list[Row]:
+            return rows_of(col.query(query_embeddings=[vector], n_results=limit * 3, where=where, include=INCLUDE))
+
+        for col, rows in zip(pending, map_fn(read_where, pending), strict=True):
+            take(col, rows)
     paths["unfiltered" if flt.empty else "prefiltered"] += 1
     return best, expired
 

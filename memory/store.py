@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mcp_server.errors import InvalidArgument, KafkaAgentError, NotFound
@@ -63,11 +64,13 @@ class MemoryStore:
         self._path_lock = lock
         self._write_lock = threading.RLock()
         self._collections: dict[str, Any] = {}
+        # Queries to several cluster collections run side by side (Chroma releases the GIL while it searches).
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memory-search")
         self._purge_interval_s = purge_interval_s
         self._last_purge = float("-inf")
         # How searches were answered: searches without / with filters, and collections read again because the
-        # first read could not settle the top results (by Chroma's where filter, or a deeper plain query).
-        self.search_paths = {"unfiltered": 0, "prefiltered": 0, "chroma_where": 0, "requery": 0}
+        # first read could not settle the top results (a deeper plain read, then Chroma's where filter).
+        self.search_paths = {"unfiltered": 0, "prefiltered": 0, "deeper": 0, "chroma_where": 0}
 
     @classmethod
     def from_settings(
@@ -97,6 +100,7 @@ class MemoryStore:
         )
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False)
         closer = getattr(self.client, "close", None)
         try:
             if callable(closer):
@@ -305,7 +309,14 @@ class MemoryStore:
         now = self.clock()
         floor = min_score if min_score is not None else -2.0
         best, expired = nearest(
-            [col for _, col in collections], vector, limit=limit, flt=flt, floor=floor, now=now, paths=self.search_paths
+            [col for _, col in collections],
+            vector,
+            limit=limit,
+            flt=flt,
+            floor=floor,
+            now=now,
+            paths=self.search_paths,
+            map_fn=self._pool.map,
         )
         self._drop_expired(expired)
         top = sorted(best.values(), key=lambda h: -h[0])[:limit]
