@@ -10,8 +10,10 @@ final class Aggs {
     private record Agg(String name, String op, Expr expr) {}
 
     private final List<Agg> aggs = new ArrayList<>();
+    private final java.util.concurrent.atomic.AtomicLong added;
 
-    Aggs(List<Spec.Aggregation> specs) {
+    Aggs(List<Spec.Aggregation> specs, java.util.concurrent.atomic.AtomicLong added) {
+        this.added = added;
         if (specs == null || specs.isEmpty()) {
             aggs.add(new Agg("count", "count", null));
             return;
@@ -28,13 +30,33 @@ final class Aggs {
         }
     }
 
+    /** Top-level value fields the aggregations read, or null when some expression may read anything. */
+    java.util.Set<String> neededFields() {
+        java.util.Set<String> out = new java.util.LinkedHashSet<>();
+        for (Agg a : aggs) {
+            if (a.expr == null) {
+                continue;
+            }
+            String f = a.expr.topField();
+            if (f == null) {
+                return null;
+            }
+            if (!f.isEmpty()) {
+                out.add(f);
+            }
+        }
+        return out;
+    }
+
     Object init() {
         return new LinkedHashMap<String, Object>();
     }
 
     @SuppressWarnings("unchecked")
     Object add(String key, Object value, Object state) {
-        Map<String, Object> s = new LinkedHashMap<>((Map<String, Object>) state);
+        added.incrementAndGet();
+        // the state was just deserialized from the store for this call: updating it in place is safe
+        Map<String, Object> s = (Map<String, Object>) state;
         Map<String, Object> vars = Expr.vars(key, value);
         for (Agg a : aggs) {
             if (a.op.equals("count")) {

@@ -27,21 +27,45 @@ public final class Expr {
             .build();
     private static final CelRuntime RUNTIME = CelRuntimeFactory.standardCelRuntimeBuilder().setOptions(OPTIONS).build();
 
+    private static final java.util.regex.Pattern PATH =
+            java.util.regex.Pattern.compile("^(key|value|left|right)(\\.[A-Za-z_][A-Za-z0-9_]*)*$");
+
     private final String source;
     private final CelRuntime.Program program;
+    /** For a plain field path (value.a.b): the variable and the fields, read without the CEL interpreter. */
+    private final String[] path;
 
-    private Expr(String source, CelRuntime.Program program) {
+    private Expr(String source, CelRuntime.Program program, String[] path) {
         this.source = source;
         this.program = program;
+        this.path = path;
     }
 
     public static Expr compile(String source) {
+        String trimmed = source.strip();
+        if (PATH.matcher(trimmed).matches()) {
+            return new Expr(source, null, trimmed.split("\\."));
+        }
         try {
             CelAbstractSyntaxTree ast = COMPILER.compile(source).getAst();
-            return new Expr(source, RUNTIME.createProgram(ast));
+            return new Expr(source, RUNTIME.createProgram(ast), null);
         } catch (CelValidationException | CelEvaluationException e) {
             throw new IllegalArgumentException("invalid CEL expression '" + source + "': " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The top-level value field this expression reads when it is a plain path ("" when it reads only the key), or
+     * null when it may read anything.
+     */
+    String topField() {
+        if (path == null) {
+            return null;
+        }
+        if (path[0].equals("key")) {
+            return "";
+        }
+        return path[0].equals("value") && path.length >= 2 ? path[1] : null;
     }
 
     public String source() {
@@ -50,6 +74,13 @@ public final class Expr {
 
     /** Evaluate; an evaluation error (missing field, wrong type) yields null rather than stopping the app. */
     public Object eval(Map<String, Object> vars) {
+        if (path != null) {
+            Object v = vars.get(path[0]);
+            for (int i = 1; i < path.length && v != null; i++) {
+                v = v instanceof Map<?, ?> m ? m.get(path[i]) : null;
+            }
+            return v instanceof Map<?, ?> || v instanceof List<?> ? fromCel(toCel(v)) : toCel(v);
+        }
         Map<String, Object> act = new LinkedHashMap<>();
         for (Map.Entry<String, Object> e : vars.entrySet()) {
             Object v = toCel(e.getValue());

@@ -172,6 +172,7 @@ public final class Runner {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("records_in", built.recordsIn.get());
         out.put("records_out", built.recordsOut.get());
+        out.put("records_aggregated", built.aggregated.get());
         double lag = 0;
         boolean sawLag = false;
         Double processRate = null;

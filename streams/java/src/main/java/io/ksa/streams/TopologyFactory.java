@@ -44,6 +44,8 @@ public final class TopologyFactory {
         Aggs aggs;
         public final AtomicLong recordsIn = new AtomicLong();
         public final AtomicLong recordsOut = new AtomicLong();
+        /** Records folded into an aggregate (after any repartition). */
+        public final AtomicLong aggregated = new AtomicLong();
 
         public Map<String, Object> finish(Object state) {
             return aggs == null ? null : aggs.finish(state);
@@ -213,7 +215,8 @@ public final class TopologyFactory {
             KStream<String, Object> stream, Spec spec, Built built, Serde<Object> json) {
         Spec.Aggregate agg = spec.aggregate;
         Serde<String> keys = Serdes.String();
-        Aggs aggs = new Aggs(agg.aggregations);
+        Aggs aggs = new Aggs(agg.aggregations, built.aggregated);
+        Serde<Object> state = StateSerde.serde();
         built.aggs = aggs;
         built.keyField = agg.keyField == null ? "key" : agg.keyField;
         String store = spec.store == null || spec.store.isBlank() ? spec.name + "-store" : spec.store;
@@ -227,10 +230,17 @@ public final class TopologyFactory {
             valueSerde = json;
         }
         KGroupedStream<String, Object> grouped;
+        // Like ksqlDB, repartition only what the aggregations read (nothing at all for a count).
+        java.util.Set<String> needed = aggs.neededFields();
         if (agg.groupBy != null && !agg.groupBy.isBlank()) {
             Expr by = Expr.compile(agg.groupBy);
-            grouped = stream.filter((k, v) -> by.eval(Expr.vars(k, v)) != null)
-                    .groupBy((k, v) -> Values.keyOf(by.eval(Expr.vars(k, v))), Grouped.with(keys, valueSerde));
+            KStream<String, Object> keyed = stream.selectKey((k, v) -> Values.keyOf(by.eval(Expr.vars(k, v))))
+                    .filter((k, v) -> k != null);
+            if (needed != null) {
+                keyed = keyed.mapValues(v -> projectFields(v, needed));
+                valueSerde = json;
+            }
+            grouped = keyed.groupByKey(Grouped.with(keys, valueSerde));
         } else {
             grouped = stream.filter((k, v) -> k != null).groupByKey(Grouped.with(keys, valueSerde));
         }
@@ -242,7 +252,7 @@ public final class TopologyFactory {
             built.storeKind = "kv";
             KTable<String, Object> table = grouped.aggregate(aggs::init, aggs::add,
                     Materialized.<String, Object, KeyValueStore<Bytes, byte[]>>as(store)
-                            .withKeySerde(keys).withValueSerde(json));
+                            .withKeySerde(keys).withValueSerde(state));
             return table.toStream().mapValues((k, v) -> v == null ? null : withKey(keyField, k, aggs.finish(v)));
         }
         Spec.Window w = agg.window;
@@ -262,7 +272,7 @@ public final class TopologyFactory {
                 built.storeKind = "window";
                 table = grouped.windowedBy(tw).aggregate(aggs::init, aggs::add,
                         Materialized.<String, Object, WindowStore<Bytes, byte[]>>as(store)
-                                .withKeySerde(keys).withValueSerde(json).withRetention(retention));
+                                .withKeySerde(keys).withValueSerde(state).withRetention(retention));
             }
             case "sliding" -> {
                 Duration size = ms(w.sizeMs, "size_ms");
@@ -272,7 +282,7 @@ public final class TopologyFactory {
                 built.storeKind = "window";
                 table = grouped.windowedBy(sw).aggregate(aggs::init, aggs::add,
                         Materialized.<String, Object, WindowStore<Bytes, byte[]>>as(store)
-                                .withKeySerde(keys).withValueSerde(json).withRetention(retention));
+                                .withKeySerde(keys).withValueSerde(state).withRetention(retention));
             }
             case "session" -> {
                 Duration gap = ms(w.gapMs, "gap_ms");
@@ -282,7 +292,7 @@ public final class TopologyFactory {
                 built.storeKind = "session";
                 table = grouped.windowedBy(sw).aggregate(aggs::init, aggs::add, aggs::merge,
                         Materialized.<String, Object, SessionStore<Bytes, byte[]>>as(store)
-                                .withKeySerde(keys).withValueSerde(json).withRetention(retention));
+                                .withKeySerde(keys).withValueSerde(state).withRetention(retention));
             }
             default -> throw new IllegalArgumentException(
                     "unsupported window '" + type + "' (tumbling, hopping, session, sliding)");
@@ -292,6 +302,19 @@ public final class TopologyFactory {
         }
         return table.toStream().map((wk, v) -> KeyValue.pair(wk.key(), v == null ? null
                 : windowed(keyField, wk.key(), wk.window().start(), wk.window().end(), aggs.finish(v))));
+    }
+
+    private static Object projectFields(Object value, java.util.Set<String> fields) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        if (value instanceof Map<?, ?> m) {
+            for (String f : fields) {
+                Object v = m.get(f);
+                if (v != null) {
+                    out.put(f, v);
+                }
+            }
+        }
+        return out;
     }
 
     private static boolean stepsMakeJson(Spec spec) {
