@@ -5,13 +5,14 @@ Nothing heavy is imported here: the store (Chroma and the embedding model) is bu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
 from mcp_server.app import AppContext
-from mcp_server.errors import InvalidArgument, NotFound
+from mcp_server.errors import InvalidArgument, KafkaAgentError, NotFound, Unreachable
 from mcp_server.safety import Change, ConsentPreview
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 from memory.models import (
@@ -30,6 +31,8 @@ from memory.models import (
 if TYPE_CHECKING:
     from memory.search import Filters
     from memory.store import MemoryStore
+
+T = TypeVar("T")
 
 ClusterFilter = Annotated[
     str | None, Field(description="Only records whose key names this cluster (the key's second part).")
@@ -54,6 +57,34 @@ def memory_store_of(app: AppContext) -> MemoryStore:
     from memory.store import MemoryStore
 
     return app.lazy.get("memory", lambda: MemoryStore.from_settings(app.settings))
+
+
+async def _run(app: AppContext, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``app.run`` for store calls: a Chroma server that stops answering becomes a clear Unreachable error."""
+    try:
+        return await app.run(fn, *args, **kwargs)
+    except KafkaAgentError:
+        raise
+    except Exception as exc:
+        url = app.settings.chroma_url
+        if url and _is_connection_error(exc):
+            raise Unreachable(
+                f"The Chroma server at {url} did not answer: {type(exc).__name__}: {exc}",
+                hint="Check that it runs (`uv run chroma run --path DIR --port 8000`), or unset "
+                "KAFKA_AGENT_CHROMA_URL to use the embedded store.",
+            ) from exc
+        raise
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import httpx
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.TransportError | ConnectionError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "connect" in str(exc).lower()
 
 
 def _filters(
@@ -112,8 +143,8 @@ def register(server: MCPServer[Any]) -> None:
         )
         app.safety.authorize(change, confirm_token=None, effect=f"store {len(items)} memory record(s)")
         try:
-            store = await app.run(memory_store_of, app)
-            result = await app.run(store.store, items, cluster=cluster, default_cluster=default_cluster)
+            store = await _run(app, memory_store_of, app)
+            result = await _run(app, store.store, items, cluster=cluster, default_cluster=default_cluster)
         except Exception as exc:
             app.safety.record(change, decision="allowed", error=str(exc))
             raise
@@ -139,8 +170,8 @@ def register(server: MCPServer[Any]) -> None:
         returns every matching record, sorted by key, with its whole text and metadata. Use vector_search instead
         to find records by meaning."""
         app = app_of(ctx)
-        store = await app.run(memory_store_of, app)
-        return await app.run(store.retrieve, key, limit=limit, cluster=cluster)
+        store = await _run(app, memory_store_of, app)
+        return await _run(app, store.retrieve, key, limit=limit, cluster=cluster)
 
     @kafka_tool(server, kind="read", open_world=False, title="Search memory by meaning")
     async def vector_search(
@@ -163,9 +194,9 @@ def register(server: MCPServer[Any]) -> None:
         records first, each whole (never a fragment) with its similarity score and metadata. Narrow with
         cluster, type, layer, category, project, namespace or tags."""
         app = app_of(ctx)
-        store = await app.run(memory_store_of, app)
+        store = await _run(app, memory_store_of, app)
         flt = _filters(type, layer, category, project, namespace, tags)
-        return await app.run(store.search, query, limit=limit, cluster=cluster, filters=flt, min_score=min_score)
+        return await _run(app, store.search, query, limit=limit, cluster=cluster, filters=flt, min_score=min_score)
 
     @kafka_tool(server, kind="read", open_world=False, title="List memory records")
     async def memory_list(
@@ -183,9 +214,9 @@ def register(server: MCPServer[Any]) -> None:
         category, project, namespace or tags. Returns the records with their text and metadata, and the total
         that matched."""
         app = app_of(ctx)
-        store = await app.run(memory_store_of, app)
+        store = await _run(app, memory_store_of, app)
         flt = _filters(type, layer, category, project, namespace, tags)
-        return await app.run(store.list_records, cluster=cluster, filters=flt, limit=limit)
+        return await _run(app, store.list_records, cluster=cluster, filters=flt, limit=limit)
 
     @kafka_tool(server, kind="destructive", open_world=False, title="Delete from memory")
     async def memory_delete(
@@ -200,8 +231,8 @@ def register(server: MCPServer[Any]) -> None:
         what would go and returns a confirmation token; only an identical second call with confirm_token deletes.
         Ask the user first."""
         app = app_of(ctx)
-        store = await app.run(memory_store_of, app)
-        keys = await app.run(store.matching_keys, key)
+        store = await _run(app, memory_store_of, app)
+        keys = await _run(app, store.matching_keys, key)
         if cluster is not None:
             keys = [k for k in keys if k.split("/")[1] == cluster]
         if not keys:
@@ -221,7 +252,7 @@ def register(server: MCPServer[Any]) -> None:
         if preview is not None:
             return MemoryDeleteOutcome(executed=False, consent=preview)
         try:
-            result = await app.run(store.delete, keys)
+            result = await _run(app, store.delete, keys)
         except Exception as exc:
             app.safety.record(change, decision="confirmed", error=str(exc))
             raise

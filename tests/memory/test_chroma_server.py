@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,23 @@ def _free_port() -> int:
         return port
 
 
+@dataclass
+class ChromaServer:
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
 @pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[str]:
+def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
     port = _free_port()
     chroma = Path(sys.executable).parent / "chroma"
     log = (tmp_path / "chroma.log").open("w")
@@ -46,14 +62,10 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
                     break
             assert proc.poll() is None, (tmp_path / "chroma.log").read_text()
             time.sleep(0.1)
-        yield url
+        server = ChromaServer(url, proc)
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        ChromaServer(url, proc).stop()
         log.close()
 
 
@@ -75,12 +87,12 @@ async def _agent(settings: Any, embedder: Any) -> Any:
 
 
 async def test_two_agents_share_memory_through_a_chroma_server(
-    chroma_server: str, embedder: Any, tmp_path: Path
+    chroma_server: ChromaServer, embedder: Any, tmp_path: Path
 ) -> None:
     c = unique("c")
     key = f"kafka-streaming-agent/{c}/performance-tuning"
-    first = make_settings(NO_KAFKA, tmp_path / "one", chroma_url=chroma_server)
-    second = make_settings(NO_KAFKA, tmp_path / "two", chroma_url=chroma_server)
+    first = make_settings(NO_KAFKA, tmp_path / "one", chroma_url=chroma_server.url)
+    second = make_settings(NO_KAFKA, tmp_path / "two", chroma_url=chroma_server.url)
     async with _agent(first, embedder) as one, _agent(second, embedder) as two:
         text = "Raising num.replica.fetchers to 4 stopped the nightly ISR shrinks on the payments cluster."
         stored = structured(await one.call_tool("memory_store", {"text": text, "metadata": {"key": key}}))
@@ -89,6 +101,10 @@ async def test_two_agents_share_memory_through_a_chroma_server(
         assert hits["hits"][0]["record"]["key"] == key and hits["hits"][0]["record"]["text"] == text
         again = structured(await two.call_tool("memory_store", {"text": text, "metadata": {"key": key}}))
         assert again["stored"][0]["action"] == "unchanged"
+        # The server goes away mid-session: a clear error, and the MCP server keeps serving.
+        chroma_server.stop()
+        assert_tool_error(await one.call_tool("vector_search", {"query": "isr"}), "did not answer", "chroma run")
+        assert (await one.list_tools()).tools
     assert not (tmp_path / "one" / "memory").exists(), "server mode must not create an embedded store"
 
 
