@@ -234,10 +234,10 @@ public final class TopologyFactory {
         java.util.Set<String> needed = aggs.neededFields();
         if (agg.groupBy != null && !agg.groupBy.isBlank()) {
             Expr by = Expr.compile(agg.groupBy);
-            KStream<String, Object> keyed = stream.selectKey((k, v) -> Values.keyOf(by.eval(Expr.vars(k, v))))
+            KStream<String, Object> keyed = stream.map((k, v) -> KeyValue.pair(
+                            Values.keyOf(by.eval(Expr.vars(k, v))), needed == null ? v : projectFields(v, needed)))
                     .filter((k, v) -> k != null);
             if (needed != null) {
-                keyed = keyed.mapValues(v -> projectFields(v, needed));
                 valueSerde = json;
             }
             grouped = keyed.groupByKey(Grouped.with(keys, valueSerde));
