@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
@@ -34,15 +34,33 @@ def register(server: MCPServer[Any]) -> None:
             Field(description=f"1..{kmessages.MAX_PRODUCE_RECORDS} records: key, value, headers, partition."),
         ],
         value_format: Annotated[
-            kmessages.ValueFormat,
-            Field(description="How to read each value: text (UTF-8), json (any JSON value), base64 (raw bytes)."),
+            kmessages.ValueFormat | Literal["avro"],
+            Field(
+                description="How to read each value: text (UTF-8), json (any JSON value), base64 (raw bytes), or "
+                "avro (a JSON object written with a registered Avro schema, Confluent wire format)."
+            ),
         ] = "text",
+        subject: Annotated[
+            str | None, Field(description="avro: the registry subject (default '<topic>-value').")
+        ] = None,
+        value_schema: Annotated[
+            str | dict[str, Any] | None,
+            Field(description="avro: the registered schema to write with (default: the subject's latest)."),
+        ] = None,
         cluster: ClusterArg = None,
     ) -> kmessages.ProduceResult:
         """Write one or many records to an existing topic with an idempotent producer (acks=all). Returns the
-        partition and offset of each record, or the error for each record that failed."""
+        partition and offset of each record, or the error for each record that failed. With value_format='avro'
+        the values are encoded with the subject's schema from the cluster's Schema Registry."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
+        wire_format: kmessages.ValueFormat = "base64" if value_format == "avro" else value_format
+        if value_format == "avro":  # Avro serde lives with the registry code (issue 9)
+            from mcp_server.services.avro_records import prepare_records
+            from mcp_server.services.rest import registry_client
+
+            rest = registry_client(app, cfg)
+            records = await app.run(prepare_records, rest, topic, records, subject, value_schema)
         change = Change(
             tool="kafka_produce",
             cluster=cfg.name,
@@ -60,7 +78,7 @@ def register(server: MCPServer[Any]) -> None:
                 app.clients.admin(cfg.name),
                 topic,
                 records,
-                value_format=value_format,
+                value_format=wire_format,
                 timeout=app.timeout,
             )
         except Exception as exc:
@@ -89,8 +107,11 @@ def register(server: MCPServer[Any]) -> None:
             bool, Field(description="Skip records of aborted or open transactions (default true).")
         ] = True,
         value_format: Annotated[
-            kmessages.DecodeFormat,
-            Field(description="auto (JSON if valid, else text, else base64), text, json, or base64."),
+            kmessages.DecodeFormat | Literal["avro"],
+            Field(
+                description="auto (JSON if valid, else text, else base64), text, json, base64, or avro (Confluent "
+                "wire format decoded with the writer's schema from the Schema Registry)."
+            ),
         ] = "auto",
         cluster: ClusterArg = None,
     ) -> kmessages.ConsumeResult:
@@ -100,7 +121,7 @@ def register(server: MCPServer[Any]) -> None:
         them."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
-        return await app.run(
+        result = await app.run(
             kmessages.consume,
             app.clients.consumer_config(cfg.name),
             app.clients.admin(cfg.name),
@@ -113,11 +134,17 @@ def register(server: MCPServer[Any]) -> None:
             max_bytes=max_bytes,
             timeout_s=timeout_s,
             read_committed=read_committed,
-            value_format=value_format,
+            value_format="base64" if value_format == "avro" else value_format,
             value_cap=app.settings.max_message_bytes_returned,
             untrusted_note=UNTRUSTED_NOTE,
             request_timeout=app.timeout,
         )
+        if value_format == "avro":  # Avro serde lives with the registry code (issue 9)
+            from mcp_server.services.avro_records import decode_records
+            from mcp_server.services.rest import registry_client
+
+            result, _ = await app.run(decode_records, registry_client(app, cfg), result)
+        return result
 
     @kafka_tool(server, kind="read", title="Topic offsets")
     async def kafka_topic_offsets(
