@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from mcp_server.kafka import cluster as kcluster
@@ -221,9 +222,10 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="destructive", title="Delete topic")
     async def kafka_delete_topic(
         ctx: Ctx, topic: TopicArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
-    ) -> DeleteTopicOutcome:
+    ) -> DeleteTopicOutcome | InputRequiredResult:
         """Delete a topic and all its records. The first call changes nothing: it returns the effect and a
-        confirmation token; only an identical second call with confirm_token deletes. Ask the user first."""
+        confirmation token; only an identical second call with confirm_token deletes. Ask the user first.
+        Clients that support elicitation ask the user to type the topic's name instead of using a token."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
@@ -243,7 +245,9 @@ def register(server: MCPServer[Any]) -> None:
             f"Delete topic {topic!r} on cluster {cfg.name!r} ({cfg.bootstrap_servers}): {len(parts)} "
             f"partition(s) and about {messages} record(s), permanently."
         )
-        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked to type the topic's name; the client answers and retries
         if preview is not None:
             return DeleteTopicOutcome(executed=False, consent=preview)
         try:
