@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from mcp_server.app import AppContext
@@ -131,7 +132,7 @@ def register(server: MCPServer[Any]) -> None:
         dry_run: Annotated[bool, Field(description="Only show the plan (default). False to apply it.")] = True,
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
-    ) -> ResetOffsetsOutcome:
+    ) -> ResetOffsetsOutcome | InputRequiredResult:
         """Move a consumer group's committed offsets on one topic: to earliest, latest, a timestamp, an explicit
         offset, or shifted by N. Dry run by default: returns the current and planned offset per partition and a
         confirmation token, changing nothing. To apply, show the plan to the user and call again with the same
@@ -174,7 +175,13 @@ def register(server: MCPServer[Any]) -> None:
             f"{'' if value is None else f' {value}'}: {moved} of {len(plan)} partition(s) change; "
             "the group will re-read or skip records accordingly."
         )
-        preview = app.safety.authorize(change, confirm_token=None if dry_run else confirm_token, effect=effect)
+        preview = (
+            app.safety.authorize(change, confirm_token=None, effect=effect)
+            if dry_run
+            else await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        )
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return ResetOffsetsOutcome(group_id=group, topic=topic, executed=False, plan=plan, consent=preview)
         try:
@@ -188,7 +195,7 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="destructive", title="Delete consumer group")
     async def kafka_delete_consumer_group(
         ctx: Ctx, group: GroupArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
-    ) -> DeleteGroupOutcome:
+    ) -> DeleteGroupOutcome | InputRequiredResult:
         """Delete a consumer group and all its committed offsets. Refuses a group with active members. The first
         call changes nothing and returns the effect and a confirmation token; an identical second call with
         confirm_token deletes. Ask the user first."""
@@ -211,7 +218,9 @@ def register(server: MCPServer[Any]) -> None:
             f"offsets on {len(committed)} partition(s); a consumer that joins it later starts from its "
             "auto.offset.reset position."
         )
-        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return DeleteGroupOutcome(executed=False, consent=preview)
         try:
