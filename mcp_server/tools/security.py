@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr
 
 from mcp_server.app import AppContext
@@ -188,7 +189,7 @@ def register_scram(server: MCPServer[Any]) -> None:
         ] = None,
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
-    ) -> DeleteScramOutcome:
+    ) -> DeleteScramOutcome | InputRequiredResult:
         """Delete a user's SCRAM credentials so it can no longer log in with them. The first call changes nothing:
         it returns the effect and a confirmation token; only an identical second call with confirm_token deletes.
         The user's ACLs are left in place (remove them with kafka_delete_acls)."""
@@ -217,7 +218,9 @@ def register_scram(server: MCPServer[Any]) -> None:
             f"({cfg.bootstrap_servers}): clients logging in as {user!r} with "
             f"{'them' if len(mechs) > 1 else 'it'} are refused from their next connection. ACLs stay."
         )
-        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return DeleteScramOutcome(executed=False, consent=preview)
         try:
@@ -359,7 +362,7 @@ def register_acls(server: MCPServer[Any]) -> None:
         host: HostArg = None,
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
-    ) -> DeleteAclsOutcome:
+    ) -> DeleteAclsOutcome | InputRequiredResult:
         """Delete the ACLs matching a filter (principal, resource, pattern, operation, permission, host; at least
         a principal, resource type or resource name). The first call is a dry run: it lists the matching ACLs and
         returns a confirmation token; an identical second call with confirm_token deletes exactly those ACLs."""
@@ -397,7 +400,9 @@ def register_acls(server: MCPServer[Any]) -> None:
         shown = "; ".join(described[:20]) + (f"; and {len(described) - 20} more" if len(described) > 20 else "")
         effect = f"Delete {len(matching)} ACL(s) on cluster {cfg.name!r} ({cfg.bootstrap_servers}): {shown}."
         try:
-            preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+            preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+            if isinstance(preview, InputRequiredResult):
+                return preview  # the user is asked through elicitation; the client retries
         except InvalidArgument as exc:
             if confirm_token and "different arguments" in exc.message:
                 raise InvalidArgument(
