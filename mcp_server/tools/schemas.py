@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from mcp_server.errors import PolicyViolation
@@ -195,7 +196,7 @@ def register(server: MCPServer[Any]) -> None:
         permanent: Annotated[bool, Field(description="Also hard-delete (Confluent soft-deletes first).")] = False,
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
-    ) -> DeleteVersionOutcome:
+    ) -> DeleteVersionOutcome | InputRequiredResult:
         """Delete one version of a subject. Consumers still reading records written with it may fail to decode
         them. The first call changes nothing and returns the effect and a token; an identical second call with
         confirm_token deletes. Ask the user first."""
@@ -216,7 +217,9 @@ def register(server: MCPServer[Any]) -> None:
             f"Delete version {version} (schema id {found.id}) of subject {subject!r} on cluster {cfg.name!r}"
             f"{' permanently' if permanent else ''}; records written with it may become unreadable."
         )
-        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return DeleteVersionOutcome(executed=False, consent=preview)
         try:
