@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from mcp_server.kafka import connect as kconnect
@@ -180,7 +181,7 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="destructive", title="Delete connector")
     async def kafka_delete_connector(
         ctx: Ctx, name: NameArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
-    ) -> DeleteConnectorOutcome:
+    ) -> DeleteConnectorOutcome | InputRequiredResult:
         """Delete a connector: its tasks stop and its config is removed (its committed offsets stay in the
         worker's offsets topic). The first call changes nothing and returns the effect and a token; an identical
         second call with confirm_token deletes. Ask the user first."""
@@ -201,7 +202,9 @@ def register(server: MCPServer[Any]) -> None:
             f"Delete connector {name!r} ({status.connector_class or status.type}, {status.state}, "
             f"{len(status.tasks)} task(s)) from the Connect worker of cluster {cfg.name!r}."
         )
-        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return DeleteConnectorOutcome(executed=False, consent=preview)
         try:
