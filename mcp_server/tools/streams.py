@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from mcp_server.errors import InvalidArgument
@@ -182,7 +183,7 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="destructive", title="Delete stream application")
     async def kafka_stream_delete(
         ctx: Ctx, name: NameArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
-    ) -> DeleteOutcome:
+    ) -> DeleteOutcome | InputRequiredResult:
         """Delete a stream application: stop it, delete its internal topics (repartition, changelog) and its
         consumer group (the committed offsets), and remove its local state. The sink topic is kept. The first
         call changes nothing and returns the effect and a confirmation token; an identical second call with
@@ -208,7 +209,9 @@ def register(server: MCPServer[Any]) -> None:
             f"{len(topics)} internal topic(s) ({', '.join(topics) or 'none'}), its consumer group "
             f"{rec.application_id!r} and its local state. The sink topic is kept."
         )
-        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return DeleteOutcome(executed=False, consent=preview)
         try:
@@ -228,7 +231,7 @@ def register(server: MCPServer[Any]) -> None:
         push_timeout_s: Annotated[float, Field(gt=0, le=60, description="Push query: stop after this long.")] = 10.0,
         from_beginning: Annotated[bool, Field(description="Push query: start at the earliest offset.")] = False,
         cluster: ClusterArg = None,
-    ) -> KsqlOutcome:
+    ) -> KsqlOutcome | InputRequiredResult:
         """Run streaming SQL. Without a configured ksqldb_url this uses the built-in engine, which compiles a
         ksqlDB subset to Kafka Streams applications: CREATE STREAM/TABLE (cols) WITH (KAFKA_TOPIC, VALUE_FORMAT='JSON',
         PARTITIONS, TIMESTAMP); CREATE STREAM AS SELECT ... [[LEFT] JOIN table ON s.col = t.key] WHERE ...;
@@ -265,7 +268,9 @@ def register(server: MCPServer[Any]) -> None:
                 "query stops its Kafka Streams application and deletes its internal topics; DELETE TOPIC also "
                 "deletes the topic and its records."
             )
-            preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+            preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+            if isinstance(preview, InputRequiredResult):
+                return preview  # the user is asked through elicitation; the client retries
             if preview is not None:
                 return KsqlOutcome(executed=False, engine=engine_name, consent=preview)
         is_query = len(statements) == 1 and re.match(r"(?is)^\s*SELECT\b", statements[0]) is not None
