@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from mcp_server.app import AppContext
@@ -226,7 +227,7 @@ def register(server: MCPServer[Any]) -> None:
         ],
         confirm_token: ConfirmArg = None,
         cluster: ClusterFilter = None,
-    ) -> MemoryDeleteOutcome:
+    ) -> MemoryDeleteOutcome | InputRequiredResult:
         """Delete memory records by exact key or pattern, permanently. The first call changes nothing: it lists
         what would go and returns a confirmation token; only an identical second call with confirm_token deletes.
         Ask the user first."""
@@ -248,7 +249,9 @@ def register(server: MCPServer[Any]) -> None:
         )
         shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
         effect = f"Delete {len(keys)} memory record(s) from {store.location}: {shown}, permanently."
-        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return MemoryDeleteOutcome(executed=False, consent=preview)
         try:
