@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("agent.cli.chat", "talk with the agent in the terminal: tool calls shown as panels, approvals inline"),
     "run": ("agent.cli.run", "run one agent task and print its run record (--json); --resume to continue one"),
     "worker": ("agent.cli.worker", "serve a peer agent's tasks from Kafka as a consumer-group member"),
-    "audit": ("mcp_server.safety.audit_cli", "show the audit log of mutating calls (audit tail -n N)"),
+    "audit": ("mcp_server.safety.audit_cli", "tail -n N: the log of mutating calls; cluster: a readiness report"),
     "exporter": ("mcp_server.exporter", "serve Prometheus metrics: consumer lag, replication health, broker count"),
     "streams": ("mcp_server.streams.cli", "list stream applications, show one's status, or print its runner log"),
     "memory": ("memory.cli", "store, search, get, list or delete memory records (Chroma) in readable tables"),
