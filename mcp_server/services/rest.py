@@ -72,7 +72,11 @@ class RestClient:
                 ) from None
             # A Connect worker answers 409 while its group rebalances or its config is stale (e.g. just after
             # start-up, or right after another config change): wait and retry. "Already exists" is final.
-            if resp.status_code == 409 and attempt < self.conflict_retries and "exist" not in resp.text.lower():
+            # It also answers 500 "Request cannot be completed because a rebalance is expected" in that window.
+            transient = (resp.status_code == 409 and "exist" not in resp.text.lower()) or (
+                resp.status_code == 500 and "rebalance" in resp.text.lower()
+            )
+            if transient and attempt < self.conflict_retries:
                 attempt += 1
                 time.sleep(1.0)
                 continue
