@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from mcp_server.kafka import messages as kmessages
@@ -180,7 +181,7 @@ def register(server: MCPServer[Any]) -> None:
         ],
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
-    ) -> DeleteRecordsOutcome:
+    ) -> DeleteRecordsOutcome | InputRequiredResult:
         """Permanently delete the records of a topic below an offset, per partition (moves the log start). The first
         call changes nothing and returns the effect and a confirmation token; an identical second call with
         confirm_token deletes. Ask the user first."""
@@ -207,7 +208,9 @@ def register(server: MCPServer[Any]) -> None:
         count = sum(max(0, target - low) for target, low, _ in plan.values())
         detail = ", ".join(f"p{p} below {t}" for p, (t, _, _) in sorted(plan.items()))
         effect = f"Delete about {count} record(s) of topic {topic!r} on cluster {cfg.name!r} permanently ({detail})."
-        preview = app.safety.authorize(change, confirm_token=confirm_token, effect=effect)
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return DeleteRecordsOutcome(executed=False, consent=preview)
         try:
