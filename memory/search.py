@@ -114,6 +114,10 @@ def nearest(
             take(col, rows)
             if len(rows) >= want:
                 partial.append((col, rows[-1][0]))
+            elif len(rows) < col.count():
+                # HNSW is approximate: it may return fewer rows than asked although more are stored, so a short read
+                # does not prove the collection was read to the end. Nothing bounds what it missed: read it again.
+                partial.append((col, float("inf")))
         top_scores = sorted((h[0] for h in best.values()), reverse=True)
         threshold = top_scores[limit - 1] if len(top_scores) >= limit else floor
         pending = [col for col, lowest in partial if lowest > threshold]  # an unread entry could still make the top
