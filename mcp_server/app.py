@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
 import anyio.to_thread
+from pydantic import BaseModel
 
 from mcp_server.kafka.clients import KafkaClients
-from mcp_server.safety import Safety
+from mcp_server.safety import Change, Safety
 from mcp_server.settings import Settings
 
 T = TypeVar("T")
@@ -57,6 +58,18 @@ class AppContext:
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a blocking call (confluent-kafka, Chroma, embeddings) off the event loop."""
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+    async def audited(self, change: Change, decision: str, act: Awaitable[T]) -> T:
+        """Await an allowed change and write its audit line: the result, or the error (which is re-raised)."""
+        try:
+            result = await act
+        except Exception as exc:
+            self.safety.record(change, decision=decision, error=str(exc))
+            raise
+        self.safety.record(
+            change, decision=decision, result=result.model_dump() if isinstance(result, BaseModel) else result
+        )
+        return result
 
     @property
     def timeout(self) -> float:

@@ -51,12 +51,7 @@ def register(server: MCPServer[Any]) -> None:
             details={"profile": cfg.profile},
         )
         app.safety.authorize(change, confirm_token=None, effect=f"{action} connector {name!r}")
-        try:
-            result = await app.run(fn, rest, name, **kw)
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result=result.model_dump())
+        result = await app.audited(change, "allowed", app.run(fn, rest, name, **kw))
         return result
 
     @kafka_tool(server, kind="read", title="List connector plugins")

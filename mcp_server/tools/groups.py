@@ -223,10 +223,7 @@ def register(server: MCPServer[Any]) -> None:
             return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return DeleteGroupOutcome(executed=False, consent=preview)
-        try:
-            result = await app.run(kgroups.delete_group, admin, group, timeout=app.timeout)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=result.model_dump())
+        result = await app.audited(
+            change, "confirmed", app.run(kgroups.delete_group, admin, group, timeout=app.timeout)
+        )
         return DeleteGroupOutcome(executed=True, result=result)

@@ -166,12 +166,9 @@ def register(server: MCPServer[Any]) -> None:
             details={"partitions": len(targets), "profile": cfg.profile},
         )
         app.safety.authorize(change, confirm_token=None, effect=f"preferred election for {len(targets)} partition(s)")
-        try:
-            result = await app.run(khealth.elect_preferred_leaders, admin, targets, timeout=app.timeout)
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result=result.model_dump())
+        result = await app.audited(
+            change, "allowed", app.run(khealth.elect_preferred_leaders, admin, targets, timeout=app.timeout)
+        )
         return result
 
     @kafka_tool(server, kind="read", title="Partition strategy")

@@ -254,10 +254,5 @@ def register(server: MCPServer[Any]) -> None:
             return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return MemoryDeleteOutcome(executed=False, consent=preview)
-        try:
-            result = await _run(app, store.delete, keys)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=result.model_dump())
+        result = await app.audited(change, "confirmed", _run(app, store.delete, keys))
         return MemoryDeleteOutcome(executed=True, result=result)

@@ -222,10 +222,7 @@ def register(server: MCPServer[Any]) -> None:
             return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return DeleteVersionOutcome(executed=False, consent=preview)
-        try:
-            result = await app.run(kschemas.delete_version, rest, subject, version, permanent=permanent)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=result.model_dump())
+        result = await app.audited(
+            change, "confirmed", app.run(kschemas.delete_version, rest, subject, version, permanent=permanent)
+        )
         return DeleteVersionOutcome(executed=True, result=result)

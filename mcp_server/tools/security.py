@@ -161,8 +161,10 @@ def register_scram(server: MCPServer[Any]) -> None:
             details={"profile": cfg.profile},
         )
         app.safety.authorize(change, confirm_token=None, effect=f"set SCRAM credentials of {user!r}")
-        try:
-            result = await _call(
+        result = await app.audited(
+            change,
+            "allowed",
+            _call(
                 app,
                 cfg,
                 ksec.upsert_scram_user,
@@ -172,11 +174,8 @@ def register_scram(server: MCPServer[Any]) -> None:
                 mechanisms=mechs,
                 iterations=iterations,
                 timeout=app.timeout,
-            )
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result=result.model_dump())
+            ),
+        )
         return result
 
     @kafka_tool(server, kind="destructive", title="Delete SCRAM user")

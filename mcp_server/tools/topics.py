@@ -119,8 +119,10 @@ def register(server: MCPServer[Any]) -> None:
             },
         )
         app.safety.authorize(change, confirm_token=None, effect=f"create topic {topic!r}")
-        try:
-            result = await app.run(
+        result = await app.audited(
+            change,
+            "allowed",
+            app.run(
                 ktopics.create_topic,
                 app.clients.admin(cfg.name),
                 topic,
@@ -129,11 +131,8 @@ def register(server: MCPServer[Any]) -> None:
                 configs=configs,
                 validate_only=validate_only,
                 timeout=app.timeout,
-            )
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result=result.model_dump())
+            ),
+        )
         return result
 
     @kafka_tool(server, kind="write", idempotent=True, title="Alter topic config")
@@ -166,8 +165,10 @@ def register(server: MCPServer[Any]) -> None:
             details={"configs": set_configs or {}, "delete_configs": delete_configs or [], "profile": cfg.profile},
         )
         app.safety.authorize(change, confirm_token=None, effect=f"alter configs of {topic!r}")
-        try:
-            result = await app.run(
+        result = await app.audited(
+            change,
+            "allowed",
+            app.run(
                 ktopics.alter_topic_config,
                 app.clients.admin(cfg.name),
                 topic,
@@ -175,11 +176,8 @@ def register(server: MCPServer[Any]) -> None:
                 delete_configs=delete_configs,
                 validate_only=validate_only,
                 timeout=app.timeout,
-            )
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result=result.model_dump())
+            ),
+        )
         return result
 
     @kafka_tool(server, kind="write", title="Add partitions")
@@ -204,19 +202,18 @@ def register(server: MCPServer[Any]) -> None:
             details={"partitions": total_count, "profile": cfg.profile},
         )
         app.safety.authorize(change, confirm_token=None, effect=f"add partitions to {topic!r}")
-        try:
-            result = await app.run(
+        result = await app.audited(
+            change,
+            "allowed",
+            app.run(
                 ktopics.add_partitions,
                 app.clients.admin(cfg.name),
                 topic,
                 total_count=total_count,
                 validate_only=validate_only,
                 timeout=app.timeout,
-            )
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result=result.model_dump())
+            ),
+        )
         return result
 
     @kafka_tool(server, kind="destructive", title="Delete topic")
@@ -250,10 +247,7 @@ def register(server: MCPServer[Any]) -> None:
             return preview  # the user is asked to type the topic's name; the client answers and retries
         if preview is not None:
             return DeleteTopicOutcome(executed=False, consent=preview)
-        try:
-            result = await app.run(ktopics.delete_topic, admin, topic, timeout=app.timeout, messages=messages)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=result.model_dump())
+        result = await app.audited(
+            change, "confirmed", app.run(ktopics.delete_topic, admin, topic, timeout=app.timeout, messages=messages)
+        )
         return DeleteTopicOutcome(executed=True, result=result)
