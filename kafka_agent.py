@@ -14,13 +14,13 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("mcp_server.cli", "run the MCP server (stdio by default, --transport http for streamable HTTP)"),
     "dev-cluster": ("devcluster.cli", "start, stop or inspect a local Apache Kafka cluster (KRaft, no Docker)"),
-    "lag": ("mcp_server.lag_cli", "show consumer lag per group and partition in a table (--watch refreshes it)"),
+    "lag": ("kafka_agent_cli.lag", "show consumer lag per group and partition in a table (--watch refreshes it)"),
     "chat": ("agent.cli.chat", "talk with the agent in the terminal: tool calls shown as panels, approvals inline"),
     "run": ("agent.cli.run", "run one agent task and print its run record (--json); --resume to continue one"),
     "worker": ("agent.cli.worker", "serve a peer agent's tasks from Kafka as a consumer-group member"),
     "audit": ("mcp_server.safety.audit_cli", "tail -n N: the log of mutating calls; cluster: a readiness report"),
     "exporter": ("mcp_server.exporter", "serve Prometheus metrics: consumer lag, replication health, broker count"),
-    "streams": ("mcp_server.streams.cli", "list stream applications, show one's status, or print its runner log"),
+    "streams": ("kafka_agent_cli.streams", "list stream applications, show one's status, or print its runner log"),
     "memory": ("memory.cli", "store, search, get, list or delete memory records (Chroma) in readable tables"),
 }
 
