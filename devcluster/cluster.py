@@ -111,6 +111,7 @@ def save_state(home: Path, state: ClusterState) -> None:
 
 
 def pid_alive(pid: int | None) -> bool:
+    """True while the process runs; a finished child is reaped, and a zombie counts as dead."""
     if not pid:
         return False
     try:
@@ -119,10 +120,14 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie child counts as dead
+    with contextlib.suppress(ChildProcessError, OSError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    try:  # the state field follows the command name, which may itself hold spaces or ')'
         with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return True
 
 

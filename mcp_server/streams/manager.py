@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from devcluster.cluster import pid_alive
 from mcp_server.errors import ConfigError, Conflict, NotFound, OperationTimeout, Unreachable
 from mcp_server.settings import ClusterConfig, Settings, default_data_dir
 from mcp_server.streams.spec import StreamSpec
@@ -98,26 +99,6 @@ def java_client_properties(cfg: ClusterConfig, *, replication_factor: int | None
     if replication_factor is not None:
         props["replication.factor"] = str(replication_factor)
     return props
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(ChildProcessError, OSError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _is_runner(pid: int) -> bool:
