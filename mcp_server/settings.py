@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     chroma_path: Path | None = None
     chroma_url: str | None = None
     embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="What runs the embedding model: ONNX Runtime (exported once, then no torch) or torch."
+    )
     memory_allow_custom_types: bool = True
 
     # Agent
