@@ -164,6 +164,13 @@ class Settings(BaseSettings):
         "onnx", description="What runs the embedding model: ONNX Runtime (exported once, then no torch) or torch."
     )
     memory_allow_custom_types: bool = True
+    memory_search_cache_rows: int = Field(
+        200_000,
+        ge=0,
+        description="Filtered vector_search keeps an in-process copy of each cluster collection's vectors and filter "
+        "fields (embedded Chroma only; about 1.6 KB per entry); collections bigger than this are searched in Chroma "
+        "alone. 0 turns the copy off.",
+    )
 
     # Agent
     anthropic_api_key: SecretStr | None = None

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memory import records as R
 from memory.keys import check_slug
 
+if TYPE_CHECKING:
+    from memory.vectorcache import SearchCache
+
 PREFILTER_MIN = 100  # chunks read before filtering here
 PREFILTER_MAX = 1000
+SCAN_PAGE = 5000
 INCLUDE = ["metadatas", "documents", "distances"]
 
 Row = tuple[float, dict[str, Any], str]  # score, chunk metadata, chunk text
 Hit = tuple[float, Any, dict[str, Any], str]  # best score of a record, its collection, chunk metadata, chunk text
+Candidate = tuple[float, str, Any]  # best score of a record, the chunk id, its collection (metadata not read yet)
 
 
 @dataclass
@@ -79,10 +84,13 @@ def nearest(
     now: float,
     paths: dict[str, int],
     map_fn: Callable[[Callable[[Any], list[Row]], Iterable[Any]], Iterator[list[Row]]] = map,
+    reader: Callable[[Any, list[float], int], list[Row]] | None = None,
 ) -> tuple[dict[str, Hit], list[tuple[Any, str]]]:
     """The best chunk of each record passing ``flt`` with a score of at least ``floor`` (enough of them to settle
     the top ``limit``), and the expired records met on the way. ``paths`` counts how the search was answered;
-    ``map_fn`` (e.g. a thread pool's ``map``) runs the queries of one round, one per collection."""
+    ``map_fn`` (e.g. a thread pool's ``map``) runs the queries of one round, one per collection; ``reader(col,
+    vector, n)`` reads a collection's ``n`` nearest chunks (by default with their metadata and documents)."""
+    read_rows = reader or read_nearest
     best: dict[str, Hit] = {}
     expired: list[tuple[Any, str]] = []
 
@@ -108,7 +116,7 @@ def nearest(
         partial: list[tuple[Any, float]] = []  # collections with unread entries, and the lowest score read
 
         def read(col: Any, n: int = want) -> list[Row]:
-            return rows_of(col.query(query_embeddings=[vector], n_results=n, include=INCLUDE))
+            return read_rows(col, vector, n)
 
         for col, rows in zip(pending, map_fn(read, pending), strict=True):
             take(col, rows)
@@ -128,7 +136,14 @@ def nearest(
         paths["chroma_where"] += len(pending)
 
         def read_where(col: Any) -> list[Row]:
-            return rows_of(col.query(query_embeddings=[vector], n_results=limit * 3, where=where, include=INCLUDE))
+            want = limit * 3
+            rows = rows_of(col.query(query_embeddings=[vector], n_results=want, where=where, include=INCLUDE))
+            if len(rows) < want and len(col.get(where=where, include=[], limit=want)["ids"]) > len(rows):
+                # Chroma's filtered index search can come back short (even empty) when few entries pass the
+                # filter: score every entry that passes instead.
+                paths["exact_scan"] += 1
+                rows = scan_where(col, vector, where, want)
+            return rows
 
         for col, rows in zip(pending, map_fn(read_where, pending), strict=True):
             take(col, rows)
@@ -136,8 +151,107 @@ def nearest(
     return best, expired
 
 
+def scan_where(col: Any, vector: list[float], where: dict[str, Any] | None, n: int) -> list[Row]:
+    """The ``n`` best of the entries passing ``where``, scored here from their stored embeddings (page by page)."""
+    import numpy as np
+
+    query = np.asarray(vector, dtype=np.float32)
+    best: list[Row] = []
+    offset = 0
+    while True:
+        got = col.get(where=where, limit=SCAN_PAGE, offset=offset, include=["embeddings", "metadatas", "documents"])
+        if not len(got["ids"]):
+            return best
+        scores = np.asarray(got["embeddings"], dtype=np.float32) @ query
+        page = [
+            (float(score), dict(meta), str(doc))
+            for score, meta, doc in zip(scores, got["metadatas"], got["documents"], strict=True)
+            if meta
+        ]
+        best = sorted(best + page, key=lambda r: -r[0])[:n]
+        offset += SCAN_PAGE
+
+
+def read_nearest(col: Any, vector: list[float], n: int) -> list[Row]:
+    return rows_of(col.query(query_embeddings=[vector], n_results=n, include=INCLUDE))
+
+
 def rows_of(res: dict[str, Any]) -> list[Row]:
     metas = (res.get("metadatas") or [[]])[0] or []
     docs = (res.get("documents") or [[]])[0] or []
     dists = (res.get("distances") or [[]])[0] or []
     return [(1.0 - float(d), dict(m), str(doc)) for m, doc, d in zip(metas, docs, dists, strict=True) if m]
+
+
+# --- with the in-process copies (memory.vectorcache) -----------------------------------------------------------------
+
+
+def split_copied(cache: SearchCache, collections: list[tuple[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """(cluster, collection) pairs with a ready copy, and the others."""
+    ready = cache.ready_names()
+    return [c for c in collections if c[0] in ready], [c for c in collections if c[0] not in ready]
+
+
+def copy_candidates(
+    cache: SearchCache,
+    collections: list[tuple[str, Any]],
+    vector: Any,
+    *,
+    flt: Filters,
+    floor: float,
+    now: float,
+    limit: int,
+) -> tuple[list[Candidate], list[tuple[str, Any]]]:
+    """The best records passing ``flt`` in the collections with a ready copy (exact: every entry that passes is
+    scored), and the collections without one."""
+    conditions = {
+        name: value
+        for name in ("type", "layer", "category", "project", "namespace")
+        if (value := getattr(flt, name)) is not None
+    }
+    found: list[Candidate] = []
+    rest = []
+    for cluster, col in collections:
+        hits = cache.nearest(cluster, vector, conditions=conditions, tags=flt.tags, now=now, floor=floor, limit=limit)
+        if hits is None:
+            rest.append((cluster, col))
+        else:
+            found += [(score, cid, col) for score, cid, _ in hits]
+    return found, rest
+
+
+def ids_reader(cache: SearchCache) -> Callable[[Any, list[float], int], list[Row]]:
+    """A ``nearest`` reader that asks Chroma's index for ids and distances only (reading metadata costs about
+    1 ms a collection) and takes each chunk's key from its id and its expiry from the copy."""
+
+    def read(col: Any, vector: list[float], n: int) -> list[Row]:
+        res = col.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        ids = [str(i) for i in (res.get("ids") or [[]])[0]]
+        dists = (res.get("distances") or [[]])[0] or []
+        cluster = R.cluster_of_collection(str(col.name)) or ""
+        expiry = cache.expiry(cluster, ids) or [0.0] * len(ids)
+        return [
+            (1.0 - float(d), {"key": cid.rsplit("#", 1)[0], "id": cid, "expires_at": e}, "")
+            for cid, d, e in zip(ids, dists, expiry, strict=True)
+        ]
+
+    return read
+
+
+def fetch_candidates(candidates: list[Candidate], limit: int) -> dict[str, Hit]:
+    """The best ``limit`` candidates as hits, with their metadata and text read from Chroma (a chunk deleted since
+    the copy was read is skipped)."""
+    by_col: dict[int, tuple[Any, list[tuple[float, str]]]] = {}
+    for score, cid, col in sorted(candidates, key=lambda c: -c[0])[:limit]:
+        by_col.setdefault(id(col), (col, []))[1].append((score, cid))
+    best: dict[str, Hit] = {}
+    for col, wanted in by_col.values():
+        got = col.get(ids=[cid for _, cid in wanted], include=["metadatas", "documents"])
+        rows = {
+            cid: (m, d) for cid, m, d in zip(got["ids"], got["metadatas"] or [], got["documents"] or [], strict=True)
+        }
+        for score, cid in wanted:
+            if cid in rows and rows[cid][0]:
+                meta = dict(rows[cid][0])
+                best[str(meta["key"])] = (score, col, meta, str(rows[cid][1]))
+    return best

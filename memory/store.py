@@ -10,10 +10,11 @@ Every method blocks (Chroma, the model): the MCP tools call them through ``app.r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,7 +34,18 @@ from memory.models import (
     SearchResult,
     StoreResult,
 )
-from memory.search import Filters, checked_filters, nearest
+from memory.search import (
+    Candidate,
+    Filters,
+    Hit,
+    checked_filters,
+    copy_candidates,
+    fetch_candidates,
+    ids_reader,
+    nearest,
+    split_copied,
+)
+from memory.vectorcache import CollectionCache, SearchCache, Update
 from memory.writes import write_prepared
 
 log = logging.getLogger("kafka_agent.memory")
@@ -55,6 +67,7 @@ class MemoryStore:
         lock: Any = None,
         location: str = "",
         purge_interval_s: float = PURGE_INTERVAL_S,
+        search_cache_rows: int = 0,
     ) -> None:
         self.client = client
         self.embedder = embedder
@@ -68,9 +81,17 @@ class MemoryStore:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memory-search")
         self._purge_interval_s = purge_interval_s
         self._last_purge = float("-inf")
-        # How searches were answered: searches without / with filters, and collections read again because the
-        # first read could not settle the top results (a deeper plain read, then Chroma's where filter).
-        self.search_paths = {"unfiltered": 0, "prefiltered": 0, "deeper": 0, "chroma_where": 0}
+        # How searches were answered: searches without / with filters, collections read again because the first
+        # read could not settle the top results (a deeper plain read, then Chroma's where filter, then an exact scan
+        # when that came back short), and filtered searches answered by the in-process copies.
+        paths = ("unfiltered", "prefiltered", "deeper", "chroma_where", "exact_scan", "copy")
+        self.search_paths = dict.fromkeys(paths, 0)
+        # Filtered searches use in-process copies of the collections (memory.vectorcache), kept only where this
+        # process is the only writer: an embedded Chroma, which ``lock`` guards.
+        self.search_cache: SearchCache | None = None
+        if lock is not None and search_cache_rows > 0:
+            self.search_cache = SearchCache(self._write_lock, max_rows=search_cache_rows)
+            self.search_cache.load_later(self.cluster_collections(None))
 
     @classmethod
     def from_settings(
@@ -97,10 +118,13 @@ class MemoryStore:
             clock=clock,
             lock=lock,
             location=str(path),
+            search_cache_rows=settings.memory_search_cache_rows,
         )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        if self.search_cache is not None:
+            self.search_cache.close()
         closer = getattr(self.client, "close", None)
         try:
             if callable(closer):
@@ -147,6 +171,15 @@ class MemoryStore:
             if col is not None:
                 out.append((name, col))
         return out
+
+    @contextlib.contextmanager
+    def copy_writing(self, cluster: str, col: Any) -> Iterator[Update]:
+        """Around a write to a cluster's collection: keeps its in-process search copy in step (see SearchCache)."""
+        if self.search_cache is None:
+            yield lambda change, *args: None
+        else:
+            with self.search_cache.writing(cluster, col) as update:
+                yield update
 
     def max_batch(self) -> int:
         try:
@@ -303,29 +336,52 @@ class MemoryStore:
         flt = checked_filters(filters or Filters())
         self._maybe_purge()
         collections = self.cluster_collections(cluster)
+        searched = len(collections)
         if not collections:
             return SearchResult(query=query, hits=[], searched_collections=0)
         vector = query_vector if query_vector is not None else self.embedder.encode([query])[0]
         now = self.clock()
         floor = min_score if min_score is not None else -2.0
-        best, expired = nearest(
-            [col for _, col in collections],
-            vector,
-            limit=limit,
-            flt=flt,
-            floor=floor,
-            now=now,
-            paths=self.search_paths,
-            map_fn=self._pool.map,
-        )
-        self._drop_expired(expired)
+
+        def chroma_nearest(cols: list[tuple[str, Any]], reader: Any = None) -> dict[str, Hit]:
+            found, expired = nearest(
+                [col for _, col in cols],
+                vector,
+                limit=limit,
+                flt=flt,
+                floor=floor,
+                now=now,
+                paths=self.search_paths,
+                map_fn=self._pool.map,
+                reader=reader,
+            )
+            self._drop_expired(expired)
+            return found
+
+        best: dict[str, Hit] = {}
+        candidates: list[Candidate] = []  # hits from the in-process copies, whose metadata is read at the end
+        if self.search_cache is not None:
+            if flt.empty:  # Chroma's index finds the nearest; the copy says which are expired
+                copied, collections = split_copied(self.search_cache, collections)
+                if copied:
+                    found = chroma_nearest(copied, ids_reader(self.search_cache))
+                    candidates = [(score, meta["id"], col) for score, col, meta, _ in found.values()]
+            else:  # the copy filters and scores
+                candidates, rest = copy_candidates(
+                    self.search_cache, collections, vector, flt=flt, floor=floor, now=now, limit=limit
+                )
+                self.search_paths["copy"] += len(rest) < len(collections)
+                collections = rest
+        if collections:
+            best.update(chroma_nearest(collections))
+        best.update(fetch_candidates(candidates, limit))
         top = sorted(best.values(), key=lambda h: -h[0])[:limit]
         hits = []
         for score, col, meta, doc in top:
             docs = {str(meta["key"]): doc} if int(meta.get("chunks", 1)) == 1 else {}
             record = self._full_records(col, [meta], docs)[0]
             hits.append(SearchHit(score=round(score, 4), record=record))
-        return SearchResult(query=query, hits=hits, searched_collections=len(collections))
+        return SearchResult(query=query, hits=hits, searched_collections=searched)
 
     # --- delete and expiry ----------------------------------------------------------------------------------------
 
@@ -355,7 +411,9 @@ class MemoryStore:
         for cluster, ks in by_cluster.items():
             col = self.collection(R.collection_name(cluster), create=False)
             if col is not None:
-                col.delete(where={"key": {"$in": ks}} if len(ks) > 1 else {"key": ks[0]})
+                with self.copy_writing(cluster, col) as update:
+                    col.delete(where={"key": {"$in": ks}} if len(ks) > 1 else {"key": ks[0]})
+                    update(CollectionCache.drop_keys, ks)
         idx = [R.index_id(str(m["namespace"]), str(m["text_hash"])) for m in metas.values()]
         if idx:
             index = self.index_collection()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from memory import records as R
 from memory.models import StoreOutcome, StoreResult
+from memory.vectorcache import CollectionCache
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
@@ -113,10 +114,13 @@ def _write_embedded(
     for cluster, (ids, vecs, docs, metas) in by_cluster.items():
         col = store.collection(R.collection_name(cluster), create=True)
         assert col is not None
-        for part in _batches(len(ids), size):
-            col.upsert(ids=ids[part], embeddings=vecs[part], documents=docs[part], metadatas=metas[part])
-        if stale.get(cluster):
-            col.delete(ids=stale[cluster])
+        with store.copy_writing(cluster, col) as update:
+            for part in _batches(len(ids), size):
+                col.upsert(ids=ids[part], embeddings=vecs[part], documents=docs[part], metadatas=metas[part])
+            update(CollectionCache.put, ids, vecs, metas)
+            if stale.get(cluster):
+                col.delete(ids=stale[cluster])
+                update(CollectionCache.drop_ids, stale[cluster])
     return result
 
 
@@ -133,7 +137,9 @@ def _write_metadata_only(
         got = col.get(ids=[R.chunk_id(p.key_str, i) for i in range(n)], include=["metadatas"])
         base = p.base_metadata(created=float(old["created_at"]), updated=now, now=now)
         metas = [{**base, "chunk": m["chunk"], "chunks": m["chunks"], "keep": m["keep"]} for m in got["metadatas"]]
-        col.update(ids=got["ids"], metadatas=metas)
+        with store.copy_writing(p.key.cluster, col) as update:
+            col.update(ids=got["ids"], metadatas=metas)
+            update(CollectionCache.set_meta, list(got["ids"]), metas)
         result[p.key_str] = (n, float(base["expires_at"]))
     return result
 

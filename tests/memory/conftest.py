@@ -47,11 +47,16 @@ def memory_settings(data_dir: Path) -> Any:
 
 
 @pytest.fixture
-def memory_app(memory_settings: Any, embedder: Any, clock: FakeClock) -> Iterator[Any]:
-    """An app context whose memory store (real Chroma in a temp folder) uses the shared model and the fake clock."""
+def memory_app(memory_settings: Any, embedder: Any, clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """An app context whose memory store (real Chroma in a temp folder) uses the shared model and the fake clock.
+
+    Tests marked ``chroma_only`` get a store without the in-process search copy (as with a Chroma server), so
+    every search takes Chroma's own path."""
     from mcp_server.app import build_app_context
     from memory.store import MemoryStore
 
+    if request.node.get_closest_marker("chroma_only"):
+        memory_settings = memory_settings.model_copy(update={"memory_search_cache_rows": 0})
     app = build_app_context(memory_settings)
     store = MemoryStore.from_settings(memory_settings, embedder=embedder, clock=clock)
     app.lazy.get("memory", lambda: store)

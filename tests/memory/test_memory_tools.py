@@ -385,9 +385,11 @@ async def test_memory_tools_are_annotated_and_hidden_when_read_only(memory_clien
         assert not {"memory_store", "memory_delete"} & names
 
 
+@pytest.mark.chroma_only
 async def test_selective_filter_still_finds_far_records(memory_client: Any, memory_app: Any) -> None:
     """When none of the nearest chunks pass the filters, the search reads the collection again with Chroma's
-    exact where filter rather than returning too little."""
+    exact where filter rather than returning too little (the path of a store without an in-process copy, e.g. on a
+    Chroma server; tests/memory/test_search_copy.py covers the copy)."""
     c = unique("c")
     records = [
         {
