@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -42,7 +43,8 @@ SESSIONS = 2
 SESSION_THREADS = 1
 MINI_BATCH = 32
 DIRECT = 4  # inputs up to this many texts run on the calling thread
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Model inputs, in forward()'s order, and the tokenizers.Encoding attribute each is read from.
+_ATTRS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 _TRANSFORMER = "sentence_transformers.models.Transformer"
 _POOLING = "sentence_transformers.models.Pooling"
@@ -164,8 +166,10 @@ class OnnxEncoder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
         self._workers: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._inputs: set[str] = set()
         for _ in range(max(1, sessions)):
             session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            self._inputs = {i.name for i in session.get_inputs()}
             self._workers.put(_Worker(session, make_tokenizer(model_path, layout.max_seq_length)))
         self._sessions = max(1, sessions)
         self._pool = ThreadPoolExecutor(self._sessions, thread_name_prefix="embed") if self._sessions > 1 else None
@@ -185,12 +189,15 @@ class OnnxEncoder:
         with self._worker() as worker:
             encodings = worker.tokenizer.encode_batch(texts)
             feeds = {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+                name: np.array([getattr(e, attr) for e in encodings], dtype=np.int64)
+                for name, attr in _ATTRS.items()
+                if name in self._inputs
             }
+            mask_ids = feeds.get("attention_mask")
+            if mask_ids is None:
+                mask_ids = np.array([e.attention_mask for e in encodings], dtype=np.int64)
             hidden = worker.session.run(None, feeds)[0]
-        mask = feeds["attention_mask"][..., None].astype(np.float32)
+        mask = mask_ids[..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         result: np.ndarray = (pooled / norms).astype(np.float32)
@@ -253,24 +260,28 @@ def export(st_model: Any, model_path: Path, folder: Path) -> OnnxEncoder:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-            return out.last_hidden_state
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any = None) -> Any:
+            extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
 
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{ONNX_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
     started = time.perf_counter()
     try:
+        transformer = st_model[0].auto_model
+        # Some models (DistilBERT, MPNet) take no token_type_ids: export only the inputs forward() accepts.
+        accepted = inspect.signature(transformer.forward).parameters
+        names = [name for name in _ATTRS if name != "token_type_ids" or name in accepted]
         sample = make_tokenizer(model_path, layout.max_seq_length).encode_batch(["hello world", "a b c d"])
-        args = tuple(torch.tensor([getattr(e, name) for e in sample], dtype=torch.int64) for name in _ATTRS)
-        axes = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, "last_hidden_state")}
+        args = tuple(torch.tensor([getattr(e, _ATTRS[n]) for e in sample], dtype=torch.int64) for n in names)
+        axes = {name: {0: "batch", 1: "sequence"} for name in (*names, "last_hidden_state")}
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about shape-dependent branches: checked below instead
             torch.onnx.export(
-                LastHiddenState(st_model[0].auto_model).eval(),
+                LastHiddenState(transformer).eval(),
                 args,
                 str(tmp),
-                input_names=list(_INPUTS),
+                input_names=names,
                 output_names=["last_hidden_state"],
                 dynamic_axes=axes,
                 opset_version=OPSET,
@@ -309,6 +320,3 @@ def export(st_model: Any, model_path: Path, folder: Path) -> OnnxEncoder:
     os.replace(tmp_info, folder / INFO_FILE)
     log.info("exported the embedding model to %s in %.1f s", folder / ONNX_FILE, info["export_seconds"])
     return OnnxEncoder(folder / ONNX_FILE, model_path)
-
-
-_ATTRS = ("ids", "attention_mask", "type_ids")  # Encoding attributes, in the order of _INPUTS
