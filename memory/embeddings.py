@@ -5,9 +5,9 @@ nothing is downloaded at run time (``HF_HUB_OFFLINE=1``). Any other ``embedding_
 sentence-transformers model folder.
 
 Two backends give the same vectors: ``onnx`` (default; about half the time per query, see ``memory.onnx_model``)
-exports the model once into ``<data_dir>/cache/onnx`` and then runs without torch; ``torch`` runs sentence-transformers
-itself.
-The onnx backend falls back to torch, with a warning, for a model it cannot reproduce exactly.
+exports the model once into the user's cache folder (``default_cache_dir``) and then runs without torch; ``torch``
+runs sentence-transformers itself. The onnx backend falls back to torch, with a warning, for a model it cannot
+reproduce exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mcp_server.errors import ConfigError
-from mcp_server.settings import default_data_dir
 
 if TYPE_CHECKING:
     from memory.onnx_model import OnnxEncoder
@@ -83,7 +82,7 @@ class Embedder:
         self.path = resolve_model_path(model)
         self.device = device
         self.backend: Backend = backend
-        self.cache_dir = cache_dir if cache_dir is not None else default_data_dir() / "cache" / "onnx"
+        self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
         self._lock = threading.RLock()
         # The fast tokenizer is not safe to call from two threads at once ("Already borrowed"): one use at a time.
         self._use = threading.Lock()
@@ -217,6 +216,13 @@ class Embedder:
             if last == len(offsets) - 1:
                 break
         return spans
+
+
+def default_cache_dir() -> Path:
+    """Where exported models are kept: the per-user cache folder (XDG), shared by every data folder, since an export
+    depends only on the model and the library versions."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kafka-streaming-agent" / "onnx"
 
 
 def _quiet_hf_env() -> None:

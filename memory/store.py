@@ -100,9 +100,7 @@ class MemoryStore:
         """Embedded Chroma at ``resolved_chroma_path()``, or the Chroma server at ``chroma_url`` when set."""
         from memory.chroma import open_embedded, open_http
 
-        model = embedder or Embedder(
-            settings.embedding_model, backend=settings.embedding_backend, cache_dir=settings.data_dir / "cache" / "onnx"
-        )
+        model = embedder or Embedder(settings.embedding_model, backend=settings.embedding_backend)
         if settings.chroma_url:
             return cls(
                 open_http(settings.chroma_url),
