@@ -65,6 +65,7 @@ SCENARIOS: list[tuple[str, dict[str, Any]]] = [
     ("type + layer", {"type": "runbook", "layer": "long_term"}),
     ("project (1 in 20)", {"project": "proj-07"}),
     ("tag (1 in 10)", {"tags": ["disk"]}),
+    ("layer (1 in 2)", {"layer": "long_term"}),
 ]
 
 
