@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings()
         from memory.store import MemoryStore
 
-        store = MemoryStore.from_settings(settings)
+        store = MemoryStore.from_settings(settings, search_copy=False)  # one command: no copy to load
     except KafkaAgentError as exc:
         err.print(f"[red]kafka-agent memory:[/red] {exc}", markup=True, highlight=False)
         return 2

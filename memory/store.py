@@ -95,9 +95,15 @@ class MemoryStore:
 
     @classmethod
     def from_settings(
-        cls, settings: Any, *, embedder: Embedder | None = None, clock: Callable[[], float] = time.time
+        cls,
+        settings: Any,
+        *,
+        embedder: Embedder | None = None,
+        clock: Callable[[], float] = time.time,
+        search_copy: bool = True,
     ) -> MemoryStore:
-        """Embedded Chroma at ``resolved_chroma_path()``, or the Chroma server at ``chroma_url`` when set."""
+        """Embedded Chroma at ``resolved_chroma_path()``, or the Chroma server at ``chroma_url`` when set.
+        ``search_copy=False`` keeps no in-process copy (a one-shot command would only wait for it to load)."""
         from memory.chroma import open_embedded, open_http
 
         model = embedder or Embedder(settings.embedding_model, backend=settings.embedding_backend)
@@ -118,7 +124,7 @@ class MemoryStore:
             clock=clock,
             lock=lock,
             location=str(path),
-            search_cache_rows=settings.memory_search_cache_rows,
+            search_cache_rows=settings.memory_search_cache_rows if search_copy else 0,
         )
 
     def close(self) -> None:
