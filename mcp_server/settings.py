@@ -168,7 +168,7 @@ class Settings(BaseSettings):
         200_000,
         ge=0,
         description="Filtered vector_search keeps an in-process copy of each cluster collection's vectors and filter "
-        "fields (embedded Chroma only; about 1.6 KB per entry); collections bigger than this are searched in Chroma "
+        "fields (embedded Chroma only; about 2 KB per entry); collections bigger than this are searched in Chroma "
         "alone. 0 turns the copy off.",
     )
 

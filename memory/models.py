@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 Layer = Literal["short_term", "mid_term", "long_term"]
 LAYERS: tuple[Layer, ...] = ("short_term", "mid_term", "long_term")
@@ -89,7 +89,13 @@ class StoreOutcome(BaseModel):
 
 
 class StoreResult(BaseModel):
-    stored: list[StoreOutcome]
+    # The published schema of the outcomes is loose on purpose (as for kafka_produce's records): MCP clients validate
+    # structured output against it, and 500 fully described outcomes cost the Python SDK's client ~0.1 s a call.
+    stored: Annotated[list[StoreOutcome], WithJsonSchema({"type": "array", "items": {"type": "object"}})] = Field(
+        description="One outcome per record, in the order given: {key, action, duplicate_of, chunks, expires_at}. "
+        "action is created; updated (same key, new text or metadata); unchanged (same key, nothing new); or "
+        "duplicate (the same text is already stored in this namespace under duplicate_of: nothing stored)."
+    )
 
 
 class SearchHit(BaseModel):
