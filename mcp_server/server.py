@@ -50,7 +50,7 @@ class KafkaMCPServer(MCPServer[AppContext]):
     """MCPServer that hides the tools the safety settings do not allow (read-only mode, allow/deny lists), and
     registers its tools on first use.
 
-    Building 68 tool schemas costs about 0.4 s of start-up on these machines, so ``tools/list`` is answered from a
+    Building ~70 tool schemas costs about 0.4 s of start-up on these machines, so ``tools/list`` is answered from a
     cache of the listing (under ``<data_dir>/cache``, keyed by the code's files and the SDK version, rebuilt when
     either changes) and the tool functions are registered only when a call, or a listing without a cache, needs them.
     """

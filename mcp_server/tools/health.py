@@ -69,6 +69,17 @@ def register(server: MCPServer[Any]) -> None:
             bootstrap=cfg.bootstrap_servers,
         )
 
+    @kafka_tool(server, kind="read", title="Check topic durability")
+    async def kafka_check_durability(
+        ctx: Ctx, topic: Annotated[str, Field(description="Topic name.")], cluster: ClusterArg = None
+    ) -> khealth.DurabilitySettings:
+        """A topic's durability: replication factor, min.insync.replicas, unclean.leader.election.enable, how many
+        broker failures acks=all writes survive, and advice (durable = RF 3, min ISR 2, unclean election off).
+        Read-only; change the settings with kafka_set_durability."""
+        app = app_of(ctx)
+        cfg = app.clients.cluster(cluster)
+        return await app.run(khealth.durability, app.clients.admin(cfg.name), topic, timeout=app.timeout)
+
     @kafka_tool(server, kind="write", idempotent=True, title="Set topic durability")
     async def kafka_set_durability(
         ctx: Ctx,
@@ -87,9 +98,9 @@ def register(server: MCPServer[Any]) -> None:
         ] = None,
         cluster: ClusterArg = None,
     ) -> SetDurabilityResult:
-        """Check or set a topic's durability: min.insync.replicas and unclean.leader.election.enable. With neither
-        setting it only reports the current values, how many broker failures acks=all writes survive, and advice
-        (durable = RF 3, min ISR 2, unclean election off). Returns the settings before and after."""
+        """Set a topic's durability: min.insync.replicas and unclean.leader.election.enable (refused above the
+        replication factor). Returns the settings before and after. With neither setting it only reports them;
+        kafka_check_durability does that as a read-only tool."""
         from mcp_server.kafka import topics as ktopics
 
         app = app_of(ctx)

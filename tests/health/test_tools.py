@@ -67,6 +67,15 @@ async def test_set_durability_checks_and_sets(chaos_client: Any, chaos_admin: An
     checked = structured(await chaos_client.call_tool("kafka_set_durability", {"topic": topic}))
     assert checked["applied"] is False and checked["before"]["min_insync_replicas"] == 1
     assert any("min.insync.replicas < 2" in a for a in checked["before"]["advice"])
+    # The same report from the read-only tool (which the agent may call while it plans).
+    tools = {t.name: t for t in (await chaos_client.list_tools()).tools}
+    assert tools["kafka_check_durability"].annotations.read_only_hint is True
+    read_only = structured(await chaos_client.call_tool("kafka_check_durability", {"topic": topic}))
+    assert read_only == checked["before"]
+    assert read_only["replication_factor"] == 3 and read_only["tolerates_broker_failures"] == 2
+    assert_tool_error(
+        await chaos_client.call_tool("kafka_check_durability", {"topic": unique("nope")}), "does not exist"
+    )
 
     done = structured(
         await chaos_client.call_tool(
