@@ -175,7 +175,10 @@ class ToolHub:
         if isinstance(structured, dict) and set(structured) == {"result"}:
             structured = structured["result"]
         if not result.is_error and structured is not None:
-            text = json.dumps(structured, default=str)
+            # Compact JSON for the model; blocks after the first (the JSON of the result) are notes, e.g. our
+            # policy warnings: they go with it.
+            notes = [str(c.text) for c in result.content[1:] if getattr(c, "text", None)]
+            text = "\n\n".join([json.dumps(structured, default=str), *notes])
         if len(text) > MAX_RESULT_CHARS:
             text = text[:MAX_RESULT_CHARS] + f"... [truncated, {len(text)} chars in all]"
         return ToolOutcome(is_error=bool(result.is_error), text=text, structured=structured)

@@ -9,6 +9,7 @@ import re
 import secrets
 import threading
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,10 @@ DEFAULT_PROTECTED = re.compile(
     r"^(__.*|_schemas|connect-(configs|offsets|status)|mm2-.*\.internal|.*\.checkpoints\.internal"
     r"|heartbeats)$"
 )
+# The policy warnings of the tool call being served: the tool wrapper (mcp_server.tools._base) opens a list, the gate
+# adds to it, and the wrapper shows them in the call's result (they are in the audit log as well).
+CALL_WARNINGS: ContextVar[list[str] | None] = ContextVar("kafka_agent_call_warnings", default=None)
+
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|credential|sasl\.jaas|api[_.-]?key", re.IGNORECASE)
 
 
@@ -164,6 +169,9 @@ class Safety:
             raise
         warnings = [f for f in findings if f.severity == "warn"]
         change.policy_warnings = [f"{f.rule}: {f.message}" for f in warnings]
+        shown = CALL_WARNINGS.get()
+        if shown is not None:
+            shown += [w for w in change.policy_warnings if w not in shown]
         return warnings
 
     def _refuse_or_override(self, change: Change, refusals: list[Finding]) -> None:

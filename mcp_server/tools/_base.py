@@ -16,6 +16,7 @@ call by ``tool_timeout_s``, and turns anything unexpected into a clear error rat
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
@@ -23,11 +24,12 @@ from typing import Any, Literal, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
-from pydantic import ValidationError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ValidationError
 
 from mcp_server.app import AppContext
 from mcp_server.errors import KafkaAgentError, OperationTimeout, Unreachable
+from mcp_server.safety.gate import CALL_WARNINGS
 
 log = logging.getLogger("kafka_agent.tools")
 
@@ -66,6 +68,21 @@ def _with_address(message: str, exc: KafkaAgentError, app: AppContext | None, cl
     return f"{message} (cluster {cfg.name!r} at {cfg.bootstrap_servers})"
 
 
+def with_warnings(result: Any, warnings: list[str]) -> Any:
+    """The tool's result with the policy warnings its change raised, as a second text block after the result's
+    JSON (the structured content stays the result itself, so the output schema holds)."""
+    if not isinstance(result, BaseModel):
+        return result
+    structured = result.model_dump(mode="json", by_alias=True)
+    note = "Policy warnings (the change was allowed; they are in the audit log too):\n" + "\n".join(
+        f"- {w}" for w in warnings
+    )
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(structured, indent=2)), TextContent(type="text", text=note)],
+        structured_content=structured,
+    )
+
+
 def kafka_tool(
     server: MCPServer[Any],
     *,
@@ -86,11 +103,14 @@ def kafka_tool(
             ctx = next((v for v in [*args, *kwargs.values()] if isinstance(v, Context)), None)
             app: AppContext | None = app_of(ctx) if ctx is not None else None
             limit = app.settings.tool_timeout_s if app is not None else None
+            warnings: list[str] = []
+            token = CALL_WARNINGS.set(warnings)
             try:
                 if app is not None:
                     app.safety.check_tool(tool_name, mutating=mutating)
                 with anyio.fail_after(limit):
-                    return await fn(*args, **kwargs)
+                    result = await fn(*args, **kwargs)
+                return with_warnings(result, warnings) if warnings else result
             except KafkaAgentError as exc:
                 raise ToolError(_with_address(str(exc), exc, app, kwargs.get("cluster"))) from None
             except TimeoutError:
@@ -108,6 +128,8 @@ def kafka_tool(
             except Exception as exc:
                 log.exception("tool %s failed unexpectedly", tool_name)
                 raise ToolError(f"{tool_name} failed unexpectedly: {type(exc).__name__}: {exc}") from None
+            finally:
+                CALL_WARNINGS.reset(token)
 
         annotations = ToolAnnotations(
             title=title,

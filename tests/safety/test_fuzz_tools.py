@@ -153,13 +153,13 @@ def _drop_fuzz_users(admin: Any) -> None:
     from confluent_kafka.admin import UserScramCredentialDeletion
 
     described = admin.describe_user_scram_credentials(request_timeout=10).result(timeout=15)
-    doomed = [
-        UserScramCredentialDeletion(user, info.mechanism)
-        for user, desc in described.items()
-        if user.startswith("fuzz-")
-        for info in desc.scram_credential_infos
-    ]
-    if doomed:
+    by_mechanism: dict[Any, list[Any]] = {}
+    for user, desc in described.items():
+        if user.startswith("fuzz-"):
+            for info in desc.scram_credential_infos:
+                by_mechanism.setdefault(info.mechanism, []).append(UserScramCredentialDeletion(user, info.mechanism))
+    # One request per mechanism: Kafka refuses to alter one user's credentials twice in the same request.
+    for doomed in by_mechanism.values():
         for future in admin.alter_user_scram_credentials(doomed, request_timeout=10).values():
             future.result(timeout=15)
 

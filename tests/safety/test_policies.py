@@ -6,6 +6,7 @@ through kafka_check_policy."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -319,9 +320,16 @@ async def test_staging_warns_and_records_the_warning(kafka_cluster: ClusterHandl
     settings = make_settings(kafka_cluster.bootstrap_servers, data_dir, profile="staging")
     name = unique("stg")
     async with client_for(settings) as client:
-        created = structured(
-            await client.call_tool("kafka_create_topic", {"topic": name, "partitions": 1, "replication_factor": 1})
-        )
+        result = await client.call_tool("kafka_create_topic", {"topic": name, "partitions": 1, "replication_factor": 1})
+        created = structured(result)
+        # The warnings reach the caller too: a second text block after the result's JSON.
+        assert len(result.content) == 2 and json.loads(result.content[0].text) == created
+        note = result.content[1].text
+        assert "Policy warnings" in note and "replication-factor-min" in note
+        assert "single-partition-high-throughput" in note
+        # A call with nothing to warn about has the one block.
+        quiet = await client.call_tool("kafka_describe_topic", {"topic": name})
+        assert len(quiet.content) == 1
         unclean = await client.call_tool(
             "kafka_alter_topic_config", {"topic": name, "set_configs": {"unclean.leader.election.enable": "true"}}
         )
@@ -330,7 +338,17 @@ async def test_staging_warns_and_records_the_warning(kafka_cluster: ClusterHandl
     entry = next(e for e in read_audit(data_dir) if name in e["resources"] and e["decision"] == "allowed")
     rules = {w.split(":")[0] for w in entry["policy_warnings"]}
     assert rules == {"replication-factor-min", "single-partition-high-throughput"}
-    drop_topics(admin, [name])
+    # Our agent's tool hub hands the model the compact result and the warnings with it.
+    from agent.host import ToolHub
+
+    other = unique("stg")
+    async with ToolHub(settings, extra_servers=False) as hub:
+        outcome = await hub.call("kafka_create_topic", {"topic": other, "partitions": 1, "replication_factor": 1})
+    assert not outcome.is_error and outcome.structured is not None and outcome.structured["created"] is True
+    assert (
+        outcome.text.startswith("{") and "Policy warnings" in outcome.text and "replication-factor-min" in outcome.text
+    )
+    drop_topics(admin, [name, other])
 
 
 _SEVERITY_ORDER = {"allow": 0, "warn": 1, "refuse": 2}
