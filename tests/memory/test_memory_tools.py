@@ -354,8 +354,20 @@ async def test_delete_asks_for_confirmation(memory_client: Any, chroma: Any) -> 
     token = preview["consent"]["confirmation_token"]
     assert_tool_error(
         await memory_client.call_tool("memory_delete", {"key": key(c, "cluster-config"), "confirm_token": token}),
-        "different arguments",
+        "or the arguments differ",
     )
+    # A record that starts matching the pattern after the preview voids the token: only what was shown may go.
+    preview = structured(await memory_client.call_tool("memory_delete", {"key": pattern}))
+    token = preview["consent"]["confirmation_token"]
+    await store(memory_client, "Dev cluster note four.", key=key(c, "runbook/four"))
+    assert_tool_error(
+        await memory_client.call_tool("memory_delete", {"key": pattern, "confirm_token": token}),
+        "changed since the preview",
+    )
+    assert len(chroma_entries(chroma, c)) == 4
+    four = structured(await memory_client.call_tool("memory_delete", {"key": key(c, "runbook/four")}))
+    token = four["consent"]["confirmation_token"]
+    structured(await memory_client.call_tool("memory_delete", {"key": key(c, "runbook/four"), "confirm_token": token}))
     preview = structured(await memory_client.call_tool("memory_delete", {"key": pattern}))
     token = preview["consent"]["confirmation_token"]
     done = structured(await memory_client.call_tool("memory_delete", {"key": pattern, "confirm_token": token}))
