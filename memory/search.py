@@ -23,6 +23,7 @@ PREFILTER_MIN = 100  # chunks read before filtering here
 PREFILTER_MAX = 1000
 SCAN_PAGE = 5000
 INCLUDE = ["metadatas", "documents", "distances"]
+FILTER_FIELDS = ("type", "layer", "category", "project", "namespace")  # metadata fields a search can filter on
 
 Row = tuple[float, dict[str, Any], str]  # score, chunk metadata, chunk text
 Hit = tuple[float, Any, dict[str, Any], str]  # best score of a record, its collection, chunk metadata, chunk text
@@ -40,12 +41,12 @@ class Filters:
     namespace: str | None = None
     tags: list[str] = field(default_factory=list)
 
+    def fields(self) -> dict[str, str]:
+        """The conditions on single fields (all but the tags)."""
+        return {name: value for name in FILTER_FIELDS if (value := getattr(self, name)) is not None}
+
     def conditions(self) -> list[dict[str, Any]]:
-        conds: list[dict[str, Any]] = [
-            {name: value}
-            for name in ("type", "layer", "category", "project", "namespace")
-            if (value := getattr(self, name)) is not None
-        ]
+        conds: list[dict[str, Any]] = [{name: value} for name, value in self.fields().items()]
         conds += [{R.TAG_PREFIX + tag: True} for tag in self.tags]
         return conds
 
@@ -204,11 +205,7 @@ def copy_candidates(
 ) -> tuple[list[Candidate], list[tuple[str, Any]]]:
     """The best records passing ``flt`` in the collections with a ready copy (exact: every entry that passes is
     scored), and the collections without one."""
-    conditions = {
-        name: value
-        for name in ("type", "layer", "category", "project", "namespace")
-        if (value := getattr(flt, name)) is not None
-    }
+    conditions = flt.fields()
     found: list[Candidate] = []
     rest = []
     for cluster, col in collections:

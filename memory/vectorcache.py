@@ -25,10 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 from memory import records as R
+from memory.search import FILTER_FIELDS
 
 log = logging.getLogger("kafka_agent.memory")
 
-FILTER_FIELDS = ("type", "layer", "category", "project", "namespace")
 LOAD_PAGE = 5000
 MISSING = -1  # the code of a field a row does not have
 
