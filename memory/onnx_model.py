@@ -41,7 +41,8 @@ MIN_COSINE = 0.99999
 # Measured on the 2-core reference machine (bench/embed.py, idle): two 1-thread sessions over length-sorted
 # mini-batches give ~290 texts/s (16 or 32 alike, 64 ~275) against ~260 for one 2-thread session, which answers a
 # single query faster (~3 ms against ~5-6 ms) but both are far inside the 30 ms search budget: throughput wins.
-SESSIONS = 2
+# One session per core, up to 4 (each holds its own copy of the weights, ~90 MB).
+SESSIONS = max(1, min(4, os.cpu_count() or 1))
 SESSION_THREADS = 1
 MINI_BATCH = 32
 DIRECT = 4  # inputs up to this many texts run on the calling thread
