@@ -7,6 +7,7 @@ replica of each partition).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
@@ -406,6 +407,29 @@ def durability(admin: AdminClient, topic: str, *, timeout: float) -> DurabilityS
         tolerates_broker_failures=(rf - isr) if isr is not None else None,
         advice=advice or ["Durable: RF >= 3, min.insync.replicas >= 2 and below RF, unclean election off."],
     )
+
+
+def durability_after_change(
+    admin: AdminClient,
+    topic: str,
+    *,
+    min_insync_replicas: int | None,
+    unclean_leader_election: bool | None,
+    timeout: float,
+    settle_s: float = 10.0,
+) -> DurabilitySettings:
+    """The settings once the brokers report the change just made: a broker answers describe_configs from its own
+    copy of the cluster metadata, which can trail an accepted alter by a moment. After ``settle_s`` the last
+    answer is returned as it is."""
+    deadline = time.monotonic() + min(settle_s, timeout)
+    while True:
+        now = durability(admin, topic, timeout=timeout)
+        settled = (min_insync_replicas is None or now.min_insync_replicas == min_insync_replicas) and (
+            unclean_leader_election is None or now.unclean_leader_election == unclean_leader_election
+        )
+        if settled or time.monotonic() >= deadline:
+            return now
+        time.sleep(0.2)
 
 
 def check_durability_change(current: DurabilitySettings, min_insync_replicas: int | None) -> None:

@@ -136,7 +136,17 @@ def register(server: MCPServer[Any]) -> None:
                 validate_only=validate_only,
                 timeout=app.timeout,
             )
-            after = await app.run(khealth.durability, admin, topic, timeout=app.timeout)
+            if validate_only:
+                after = before
+            else:
+                after = await app.run(
+                    khealth.durability_after_change,
+                    admin,
+                    topic,
+                    min_insync_replicas=min_insync_replicas,
+                    unclean_leader_election=unclean_leader_election,
+                    timeout=app.timeout,
+                )
         except Exception as exc:
             app.safety.record(change, decision="allowed", error=str(exc))
             raise

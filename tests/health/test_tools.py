@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from tests.conftest import ClusterHandle, make_settings, unique
@@ -83,7 +85,10 @@ async def test_set_durability_checks_and_sets(chaos_client: Any, chaos_admin: An
         )
     )
     assert done["applied"] is True and done["after"]["tolerates_broker_failures"] == 1
-    configs = _topic_configs(chaos_admin, topic)
+    # Kafka's own view (any broker may answer, and one may trail the change by a moment).
+    deadline = time.monotonic() + 10
+    while (configs := _topic_configs(chaos_admin, topic))["min.insync.replicas"] != "2" and time.monotonic() < deadline:
+        await anyio.sleep(0.2)
     assert configs["min.insync.replicas"] == "2" and configs["unclean.leader.election.enable"] == "false"
 
     assert_tool_error(
