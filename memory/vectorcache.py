@@ -252,7 +252,6 @@ class SearchCache:
         self._too_big: set[str] = set()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self.load_seconds = 0.0
 
     # --- loading --------------------------------------------------------------------------------------------------
 
@@ -324,7 +323,6 @@ class SearchCache:
                 if name not in self._pending:  # not asked to load again meanwhile
                     self._ready[name] = cache
         took = time.perf_counter() - started
-        self.load_seconds += took
         log.info("search copy of %s loaded: %d entries in %.1f s", name, total, took)
 
     def close(self) -> None:

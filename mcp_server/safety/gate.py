@@ -65,6 +65,11 @@ class Change(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments, for binding/audit.")
     details: dict[str, Any] = Field(default_factory=dict, description="Facts the policies read (partitions, RF...).")
     override_reason: str | None = None
+    on_mismatch: str | None = Field(
+        None,
+        description="What a confirmation token that no longer fits means for this call (e.g. the matches bound "
+        "into the arguments changed since the preview); the generic message otherwise.",
+    )
     policy_warnings: list[str] = Field(default_factory=list, description="Set by authorize: rules that warned.")
     overridden_rules: list[str] = Field(default_factory=list, description="Set by authorize: rules overridden.")
 
@@ -275,6 +280,11 @@ class Safety:
             raise InvalidArgument(
                 "The confirmation token has expired.",
                 hint="Call the tool again without confirm_token to get a new one.",
+            )
+        if pending.digest != self._digest(change) and change.on_mismatch:
+            raise InvalidArgument(
+                change.on_mismatch,
+                hint=f"Call {change.tool} again without confirm_token to review what it would change now.",
             )
         if pending.digest != self._digest(change):
             raise InvalidArgument(

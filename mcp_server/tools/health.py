@@ -126,7 +126,8 @@ def register(server: MCPServer[Any]) -> None:
             details={"configs": set_configs, "profile": cfg.profile, "replication_factor": before.replication_factor},
         )
         app.safety.authorize(change, confirm_token=None, effect=f"set durability of {topic!r}: {set_configs}")
-        try:
+
+        async def apply() -> SetDurabilityResult:
             await app.run(
                 ktopics.alter_topic_config,
                 admin,
@@ -136,9 +137,8 @@ def register(server: MCPServer[Any]) -> None:
                 validate_only=validate_only,
                 timeout=app.timeout,
             )
-            if validate_only:
-                after = before
-            else:
+            after = before
+            if not validate_only:
                 after = await app.run(
                     khealth.durability_after_change,
                     admin,
@@ -147,11 +147,9 @@ def register(server: MCPServer[Any]) -> None:
                     unclean_leader_election=unclean_leader_election,
                     timeout=app.timeout,
                 )
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        result = SetDurabilityResult(topic=topic, applied=not validate_only, before=before, after=after)
-        app.safety.record(change, decision="allowed", result=result.model_dump())
+            return SetDurabilityResult(topic=topic, applied=not validate_only, before=before, after=after)
+
+        result = await app.audited(change, "allowed", apply())
         return result
 
     @kafka_tool(server, kind="write", idempotent=True, title="Elect preferred leaders")

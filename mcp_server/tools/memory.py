@@ -248,18 +248,11 @@ def register(server: MCPServer[Any]) -> None:
             # The matched keys are bound into the token: if a pattern matches other records after the preview,
             # the token no longer fits (nothing the user did not see is deleted).
             arguments={"key": key, "cluster": cluster, "matching": keys},
+            on_mismatch=f"The records matching {key!r} changed since the preview (or the arguments differ).",
         )
         shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
         effect = f"Delete {len(keys)} memory record(s) from {store.location}: {shown}, permanently."
-        try:
-            preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        except InvalidArgument as exc:
-            if confirm_token and "different arguments" in exc.message:
-                raise InvalidArgument(
-                    f"The records matching {key!r} changed since the preview (or the arguments differ).",
-                    hint="Call memory_delete again without confirm_token to review what would be deleted now.",
-                ) from None
-            raise
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
         if isinstance(preview, InputRequiredResult):
             return preview  # the user is asked through elicitation; the client retries
         if preview is not None:

@@ -395,20 +395,13 @@ def register_acls(server: MCPServer[Any]) -> None:
             destructive=True,
             # The matched set is bound into the token: if it changes after the dry run, the token no longer fits.
             arguments={**flt.model_dump(), "matching": described},
+            on_mismatch="The ACLs matching this filter changed since the dry run (or the arguments differ).",
         )
         shown = "; ".join(described[:20]) + (f"; and {len(described) - 20} more" if len(described) > 20 else "")
         effect = f"Delete {len(matching)} ACL(s) on cluster {cfg.name!r} ({cfg.bootstrap_servers}): {shown}."
-        try:
-            preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-            if isinstance(preview, InputRequiredResult):
-                return preview  # the user is asked through elicitation; the client retries
-        except InvalidArgument as exc:
-            if confirm_token and "different arguments" in exc.message:
-                raise InvalidArgument(
-                    "The ACLs matching this filter changed since the dry run (or the arguments differ).",
-                    hint="Call kafka_delete_acls again without confirm_token to review the current matches.",
-                ) from None
-            raise
+        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
+        if isinstance(preview, InputRequiredResult):
+            return preview  # the user is asked through elicitation; the client retries
         if preview is not None:
             return DeleteAclsOutcome(executed=False, matching=matching, consent=preview)
         try:
