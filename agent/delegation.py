@@ -21,9 +21,9 @@ from pydantic import BaseModel, Field
 from agent.phases import MEMORY_WRITE_TOOLS, ToolSpec
 from agent.prompts import peer_prompt
 from agent.record import RunRecord, Usage, now_iso
-from mcp_server.errors import OperationTimeout, translate_kafka_error
-from mcp_server.safety import Change, Safety
-from mcp_server.settings import Settings
+from core.errors import OperationTimeout, translate_kafka_error
+from core.gate import Change, Safety
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from agent.runner import Agent
@@ -95,7 +95,7 @@ async def delegate_local(parent: Agent, peer: str, task: str, *, parent_task_id:
 
 
 def raise_invalid(message: str) -> None:
-    from mcp_server.errors import InvalidArgument
+    from core.errors import InvalidArgument
 
     raise InvalidArgument(message)
 

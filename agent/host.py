@@ -22,18 +22,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from mcp_server.app import AppContext
+    from core.app import AppContext
 
 from agent.phases import ToolSpec
-from mcp_server.errors import ConfigError, NotFound
-from mcp_server.settings import Settings
+from core.errors import ConfigError, NotFound
+from core.settings import Settings
 
 log = logging.getLogger("kafka_agent.host")
 
 MAX_RESULT_CHARS = 16_000
 # Tools of our server the agent must not see: running the agent from inside a run would recurse.
 HIDDEN_TOOLS = {"agent_run_task"}
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 class ToolOutcome(BaseModel):
@@ -124,10 +123,9 @@ class ToolHub:
                 # memory store and consent tokens instead of opening a second set.
                 target: Any = build_server(self.settings, transport="agent", shared=self.shared)
             else:
-                root = _ROOT
                 target = StdioServerParameters(
                     command=sys.executable,
-                    args=[str(root / "kafka_agent.py"), "serve"],
+                    args=["-m", "cli", "serve"],
                     env={**os.environ, **settings_env(self.settings)},
                 )
             await self._add("kafka", Client(target, raise_exceptions=False), prefix="")

@@ -10,7 +10,7 @@ import anyio
 from agent.phases import ORDER, Phase, ToolSpec, can_advance
 from agent.prompts import peers
 from agent.record import Delegation, PhaseLog, RunRecord, Verification, now_iso
-from mcp_server.errors import KafkaAgentError
+from core.errors import KafkaAgentError
 
 if TYPE_CHECKING:
     from agent.runner import Agent

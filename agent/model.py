@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.phases import ToolSpec
-from mcp_server.errors import ConfigError, KafkaAgentError, Unreachable
-from mcp_server.settings import Settings
+from core.errors import ConfigError, KafkaAgentError, Unreachable
+from core.settings import Settings
 
 TextSink = Callable[[str], Awaitable[None]] | None
 MAX_OUTPUT_TOKENS = 8192

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mcp_server.errors import InvalidArgument
+from core.errors import InvalidArgument
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 MAIN_AGENT = "kafka-streaming-agent"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agent.phases import Phase
-from mcp_server.errors import InvalidArgument, NotFound
+from core.errors import InvalidArgument, NotFound
 
 Status = Literal["running", "completed", "input_required", "failed"]
 Decision = Literal["approve", "deny"]

@@ -27,9 +27,9 @@ from agent.model import Turn, build_client, stream_turn, system_params, tool_par
 from agent.phases import ToolSpec, is_mutating_call, phase_allows
 from agent.prompts import MAIN_AGENT, main_prompt
 from agent.record import ApprovalLog, Decision, PendingAction, RunRecord, RunStore, ToolCall, now_iso
-from mcp_server.errors import InvalidArgument, KafkaAgentError
-from mcp_server.safety.gate import redact
-from mcp_server.settings import Settings
+from core.errors import InvalidArgument, KafkaAgentError
+from core.gate import redact
+from core.settings import Settings
 
 log = logging.getLogger("kafka_agent.agent")
 

@@ -30,7 +30,7 @@ from agent.delegation import (
 )
 from agent.host import ToolHub
 from agent.prompts import peer_prompt
-from mcp_server.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger("kafka_agent.worker")
 

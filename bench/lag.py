@@ -169,8 +169,8 @@ def main() -> int:
 
     import tempfile
 
+    from core.settings import Settings
     from devcluster.cluster import down, up
-    from mcp_server.settings import Settings
 
     home = Settings().resolved_devcluster_home()
     state = up(home, name=args.cluster, brokers=1, base_port=0, heap="1g")

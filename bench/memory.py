@@ -195,9 +195,9 @@ async def recall(client: Any, notes: list[dict[str, Any]], cluster: str | None) 
 async def main(args: argparse.Namespace) -> None:
     from mcp import Client
 
-    from mcp_server.app import build_app_context
+    from core.app import build_app_context
+    from core.settings import Settings
     from mcp_server.server import build_server
-    from mcp_server.settings import Settings
     from memory.embeddings import Embedder
     from memory.store import MemoryStore
 

@@ -117,7 +117,7 @@ def main() -> int:
 
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from mcp_server.settings import Settings
+    from core.settings import Settings
 
     home = Settings().resolved_devcluster_home()
     bootstrap = args.bootstrap_servers

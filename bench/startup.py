@@ -39,7 +39,7 @@ async def main() -> None:
         # No cluster is needed to list tools: the server connects to Kafka on first use.
         env = {**os.environ, "KAFKA_AGENT_DATA_DIR": data, "KAFKA_AGENT_BOOTSTRAP_SERVERS": "127.0.0.1:9092"}
         subjects = {
-            "kafka-agent serve": [str(ROOT / "kafka_agent.py"), "serve"],
+            "kafka-agent serve": ["-m", "cli", "serve"],
             "one-tool MCPServer": [str(ROOT / "bench" / "minimal_server.py")],
         }
         results: dict[str, list[float]] = {name: [] for name in subjects}

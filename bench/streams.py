@@ -60,9 +60,9 @@ def produce(bootstrap: str, topic: str, records: int, users: int) -> None:
 
 
 def run_once(mode: str, bootstrap: str, source: str, records: int, heap: str) -> dict[str, Any]:
-    from mcp_server.settings import ClusterConfig
-    from mcp_server.streams.manager import java_client_properties, runner_classpath
-    from mcp_server.streams.spec import parse_spec
+    from core.settings import ClusterConfig
+    from streams.manager import java_client_properties, runner_classpath
+    from streams.spec import parse_spec
 
     name = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
     spec = parse_spec(
@@ -126,7 +126,7 @@ def main() -> int:
 
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from mcp_server.settings import Settings
+    from core.settings import Settings
 
     subprocess.run(["bash", str(REPO / "streams" / "build.sh")], check=True, stdout=subprocess.DEVNULL)
     bootstrap = args.bootstrap_servers

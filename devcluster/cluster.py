@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from core.procs import pid_alive
 from devcluster import jars
 from devcluster.jars import Progress, stderr_progress
 
@@ -85,7 +86,7 @@ class ClusterState(BaseModel):
 
 
 def default_home() -> Path:
-    from mcp_server.settings import Settings
+    from core.settings import Settings
 
     return Settings().resolved_devcluster_home()
 
@@ -108,27 +109,6 @@ def save_state(home: Path, state: ClusterState) -> None:
     tmp.write_text(state.model_dump_json(indent=2), encoding="utf-8")
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True while the process runs; a finished child is reaped, and a zombie counts as dead."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(ChildProcessError, OSError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:  # the state field follows the command name, which may itself hold spaces or ')'
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def port_free(port: int) -> bool:
@@ -450,7 +430,7 @@ def down(
 
     services.stop_all(home, state, progress=progress)
     with contextlib.suppress(ImportError):  # stream runners of this cluster (cheap when none were ever started)
-        from mcp_server.streams.manager import stop_for_cluster
+        from streams.manager import stop_for_cluster
 
         stop_for_cluster(state.bootstrap_servers, progress=progress)
     for node in state.nodes:

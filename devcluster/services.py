@@ -49,7 +49,8 @@ def start(
     if unknown:
         known = ", ".join(KNOWN_SERVICES) or "none yet"
         raise _error(f"Unknown service(s): {', '.join(unknown)}. Known: {known}.")
-    from devcluster.cluster import pid_alive, save_state
+    from core.procs import pid_alive
+    from devcluster.cluster import save_state
 
     for name in names:
         info = state.services.get(name) or {}
@@ -112,7 +113,7 @@ def _answers(url: str) -> bool:
 
 
 def _wait_http(name: str, info: dict[str, object], *, timeout: float, progress: Progress) -> None:
-    from devcluster.cluster import pid_alive
+    from core.procs import pid_alive
 
     pid = info.get("pid")
     url = str(info["health_url"])

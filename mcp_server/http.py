@@ -8,8 +8,8 @@ from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 
-from mcp_server.app import AppContext, build_app_context
-from mcp_server.settings import Settings
+from core.app import AppContext, build_app_context
+from core.settings import Settings
 
 log = logging.getLogger("kafka_agent.http")
 
@@ -60,8 +60,7 @@ def build_http_app(settings: Settings, shared: AppContext) -> Any:
 def serve_http(settings: Settings) -> None:
     import uvicorn
 
-    shared = build_app_context(settings)
-    shared.safety.transport = "http"
+    shared = build_app_context(settings, transport="http")
     app = build_http_app(settings, shared)
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on")
     log.warning("MCP server on http://%s:%d/mcp", settings.http_host, settings.http_port)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,8 +17,9 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp_types import Tool as MCPTool
 
-from mcp_server.app import AppContext, build_app_context
-from mcp_server.settings import Settings
+from core.app import AppContext, build_app_context
+from core.gate import Gate
+from core.settings import Settings
 
 log = logging.getLogger("kafka_agent.server")
 
@@ -55,8 +57,21 @@ class KafkaMCPServer(MCPServer[AppContext]):
     either changes) and the tool functions are registered only when a call, or a listing without a cache, needs them.
     """
 
-    def __init__(self, settings: Settings, register: Callable[[KafkaMCPServer], None], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        register: Callable[[KafkaMCPServer], None],
+        *,
+        run_meta_trusted: bool = False,
+        **kwargs: Any,
+    ) -> None:
         self.agent_settings = settings
+        # Only a server the agent builds in process for itself believes the run id in a request's _meta.
+        self.run_meta_trusted = run_meta_trusted
+        # The one client of a stdio or in-memory server is identified by the server instance (see requester_of).
+        self.instance_id = secrets.token_hex(12)
+        self.transport = kwargs.pop("transport_name", "stdio")
+        self._visibility = Gate(settings)
         self._register = register
         self._registered = False
         self._register_lock = threading.Lock()
@@ -69,7 +84,6 @@ class KafkaMCPServer(MCPServer[AppContext]):
                 self._registered = True
 
     async def list_tools(self) -> list[MCPTool]:
-        from mcp_server.safety.gate import Safety
         from mcp_server.tools import _listing_cache
         from mcp_server.tools._base import TOOL_KINDS
 
@@ -80,11 +94,19 @@ class KafkaMCPServer(MCPServer[AppContext]):
             self.ensure_tools()
             tools = await super().list_tools()
             _listing_cache.save(self.agent_settings, tools, TOOL_KINDS)
-        gate = Safety(self.agent_settings)
+        gate = self._visibility
         return [t for t in tools if gate.tool_visible(t.name, mutating=TOOL_KINDS.get(t.name, "write") != "read")]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """Strict arguments before anything runs: an unknown argument is refused by name (a caller who adds
+        ``dry_run`` to a tool without one must not believe it was honoured), and invalid values get one readable
+        message per argument instead of a validation dump."""
+        from mcp_server.tools._args import check_arguments
+
         self.ensure_tools()
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            check_arguments(tool, arguments)
         return await super().call_tool(name, arguments, context)
 
     def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
@@ -93,9 +115,13 @@ class KafkaMCPServer(MCPServer[AppContext]):
 
 
 def _register_all(server: KafkaMCPServer) -> None:
+    from mcp_server.tools._args import forbid_extra_arguments
+
     for module_name in TOOL_MODULES:
         module = importlib.import_module(f"mcp_server.tools.{module_name}")
         module.register(server)
+    for tool in server._tool_manager.list_tools():
+        forbid_extra_arguments(tool)
 
 
 def build_server(settings: Settings, *, transport: str = "stdio", shared: AppContext | None = None) -> KafkaMCPServer:
@@ -111,8 +137,7 @@ def build_server(settings: Settings, *, transport: str = "stdio", shared: AppCon
         if shared is not None:
             yield shared
             return
-        app = build_app_context(settings)
-        app.safety.transport = transport
+        app = build_app_context(settings, transport=transport)
         try:
             yield app
         finally:
@@ -126,5 +151,7 @@ def build_server(settings: Settings, *, transport: str = "stdio", shared: AppCon
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level="WARNING",
+        run_meta_trusted=transport == "agent",
+        transport_name=transport,
     )
     return server

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from mcp_server.errors import ConfigError, Conflict, Unreachable
+from core.errors import ConfigError, Conflict, Unreachable
 
 LOCK_FILE = "kafka-agent.lock"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mcp_server.errors import ConfigError
+from core.errors import ConfigError
 
 if TYPE_CHECKING:
     from memory.onnx_model import OnnxEncoder

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from mcp_server.errors import InvalidArgument
+from core.errors import InvalidArgument
 
 ROOT = "kafka-streaming-agent"
 

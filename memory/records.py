@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mcp_server.errors import InvalidArgument
+from core.errors import InvalidArgument
 from memory.keys import Key, check_slug, check_type, parse_key
 from memory.models import LAYER_TTL_S, LAYERS, MAX_FIELD_CHARS, MAX_TAGS, MAX_TEXT_CHARS, MemoryInput, MemoryRecord
 

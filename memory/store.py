@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mcp_server.errors import InvalidArgument, KafkaAgentError, NotFound
+from core.errors import InvalidArgument, KafkaAgentError, NotFound
 from memory import records as R
 from memory.embeddings import Embedder
 from memory.keys import KeyPattern, check_slug, is_pattern, parse_key

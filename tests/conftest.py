@@ -43,7 +43,7 @@ class ClusterHandle:
 
 
 def devcluster_home() -> Path:
-    from mcp_server.settings import Settings
+    from core.settings import Settings
 
     return Settings().resolved_devcluster_home()
 
@@ -115,7 +115,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def make_settings(bootstrap_servers: str, data_dir: Path, **overrides: Any) -> Any:
-    from mcp_server.settings import Settings
+    from core.settings import Settings
 
     return Settings(bootstrap_servers=bootstrap_servers, data_dir=data_dir, **overrides)
 

@@ -24,18 +24,21 @@ from typing import Any, Literal, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
-from mcp_server.app import AppContext
-from mcp_server.errors import KafkaAgentError, OperationTimeout, Unreachable
-from mcp_server.safety.gate import CALL_WARNINGS
+from core.app import AppContext
+from core.errors import KafkaAgentError, OperationTimeout, Unreachable
+from core.gate import CALL_WARNINGS, Change, ConsentPreview, ConsentRequired, Permit
+from mcp_server.consent import ElicitConsent, elicitation_mode, requester_of
+from mcp_server.tools._args import describe_validation
 
 log = logging.getLogger("kafka_agent.tools")
 
 Kind = Literal["read", "write", "destructive"]
 Ctx = Context[AppContext]
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+T = TypeVar("T")
 
 # Tool name -> kind, for every tool registered in this process (the server's read-only filter reads it).
 TOOL_KINDS: dict[str, Kind] = {}
@@ -83,6 +86,41 @@ def with_warnings(result: Any, warnings: list[str]) -> Any:
     )
 
 
+async def gated(ctx: Ctx, change: Change, act: Callable[[Permit], T] | Callable[[Permit], Awaitable[T]]) -> T:
+    """A non-destructive change through the gate: checks, ``act(permit)`` off the event loop, the audit line."""
+    assert not change.destructive, "destructive changes go through gated_destructive"
+    app = app_of(ctx)
+    return await app.gate.aperform(change, act, requester=requester_of(ctx))
+
+
+async def gated_destructive(
+    ctx: Ctx,
+    change: Change,
+    act: Callable[[Permit], T] | Callable[[Permit], Awaitable[T]],
+    *,
+    effect: str,
+    confirm_token: str | None,
+) -> T | ConsentPreview | InputRequiredResult:
+    """A destructive change through the gate, with the consent the cluster's mode asks for: elicitation when the
+    client can ask its person (token and elicit modes), else a token (dev) or a pending approval (approve mode).
+
+    Returns the act's result, or what the caller shows instead: a ``ConsentPreview`` (nothing changed yet), or an
+    ``InputRequiredResult`` (2026-07-28 clients ask the person and retry)."""
+    change.destructive = True
+    app = app_of(ctx)
+    mode = elicitation_mode(ctx)
+    elicit = ElicitConsent(ctx, mode) if mode is not None else None
+    consent = app.gate.consent_for(change.cluster, token=confirm_token, elicit=elicit)
+    try:
+        return await app.gate.aperform(change, act, requester=requester_of(ctx), consent=consent, effect=effect)
+    except ConsentRequired as pending:
+        if pending.payload is not None:
+            payload: InputRequiredResult = pending.payload
+            return payload
+        assert pending.preview is not None
+        return pending.preview
+
+
 def kafka_tool(
     server: MCPServer[Any],
     *,
@@ -107,7 +145,7 @@ def kafka_tool(
             token = CALL_WARNINGS.set(warnings)
             try:
                 if app is not None:
-                    app.safety.check_tool(tool_name, mutating=mutating)
+                    app.gate.check_tool(tool_name, mutating=mutating)
                 with anyio.fail_after(limit):
                     result = await fn(*args, **kwargs)
                 return with_warnings(result, warnings) if warnings else result
@@ -121,10 +159,7 @@ def kafka_tool(
             except ToolError:
                 raise
             except ValidationError as exc:
-                raise ToolError(
-                    f"{tool_name}: invalid input: {exc.error_count()} error(s): "
-                    + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-                ) from None
+                raise ToolError(f"{tool_name}: {describe_validation(exc)}") from None
             except Exception as exc:
                 log.exception("tool %s failed unexpectedly", tool_name)
                 raise ToolError(f"{tool_name} failed unexpectedly: {type(exc).__name__}: {exc}") from None

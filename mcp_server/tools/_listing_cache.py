@@ -17,7 +17,7 @@ from typing import Any
 
 from mcp_types import Tool as MCPTool
 
-from mcp_server.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger("kafka_agent.tools")
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
-from mcp_server.errors import InvalidArgument
+from core.errors import InvalidArgument
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
 

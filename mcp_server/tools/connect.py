@@ -9,10 +9,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from mcp_server.kafka import connect as kconnect
-from mcp_server.safety import Change, ConsentPreview
-from mcp_server.services import connector_templates as templates
-from mcp_server.services.rest import connect_client
+from core.gate import Change, ConsentPreview
+from core.kafka import connect as kconnect
+from core.services import connector_templates as templates
+from core.services.rest import connect_client
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
 ClusterArg = Annotated[

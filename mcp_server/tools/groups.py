@@ -8,10 +8,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from mcp_server.app import AppContext
-from mcp_server.kafka import groups as kgroups
-from mcp_server.kafka import lag as klag
-from mcp_server.safety import Change, ConsentPreview
+from core.app import AppContext
+from core.gate import Change, ConsentPreview
+from core.kafka import groups as kgroups
+from core.kafka import lag as klag
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]

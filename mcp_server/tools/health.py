@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
-from mcp_server.errors import InvalidArgument
-from mcp_server.kafka import client_config as kclient
-from mcp_server.kafka import health as khealth
-from mcp_server.kafka import strategy as kstrategy
-from mcp_server.safety import Change
+from core.errors import InvalidArgument
+from core.gate import Change
+from core.kafka import client_config as kclient
+from core.kafka import health as khealth
+from core.kafka import strategy as kstrategy
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
@@ -101,7 +101,7 @@ def register(server: MCPServer[Any]) -> None:
         """Set a topic's durability: min.insync.replicas and unclean.leader.election.enable (refused above the
         replication factor). Returns the settings before and after. With neither setting it only reports them;
         kafka_check_durability does that as a read-only tool."""
-        from mcp_server.kafka import topics as ktopics
+        from core.kafka import topics as ktopics
 
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)

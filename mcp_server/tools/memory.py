@@ -12,9 +12,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from mcp_server.app import AppContext
-from mcp_server.errors import InvalidArgument, KafkaAgentError, NotFound, Unreachable
-from mcp_server.safety import Change, ConsentPreview
+from core.app import AppContext
+from core.errors import InvalidArgument, KafkaAgentError, NotFound, Unreachable
+from core.gate import Change, ConsentPreview
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 from memory.models import (
     MAX_BATCH,

@@ -8,10 +8,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from mcp_server.kafka import messages as kmessages
-from mcp_server.kafka import offsets as koffsets
-from mcp_server.kafka import topics as ktopics
-from mcp_server.safety import Change, ConsentPreview
+from core.gate import Change, ConsentPreview
+from core.kafka import messages as kmessages
+from core.kafka import offsets as koffsets
+from core.kafka import topics as ktopics
 from mcp_server.tools._base import UNTRUSTED_NOTE, Ctx, app_of, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
@@ -57,8 +57,8 @@ def register(server: MCPServer[Any]) -> None:
         cfg = app.clients.cluster(cluster)
         wire_format: kmessages.ValueFormat = "base64" if value_format == "avro" else value_format
         if value_format == "avro":  # Avro serde lives with the registry code (issue 9)
-            from mcp_server.services.avro_records import prepare_records
-            from mcp_server.services.rest import registry_client
+            from core.services.avro_records import prepare_records
+            from core.services.rest import registry_client
 
             rest = registry_client(app, cfg)
             records = await app.run(prepare_records, rest, topic, records, subject, value_schema)
@@ -141,8 +141,8 @@ def register(server: MCPServer[Any]) -> None:
             request_timeout=app.timeout,
         )
         if value_format == "avro":  # Avro serde lives with the registry code (issue 9)
-            from mcp_server.services.avro_records import decode_records
-            from mcp_server.services.rest import registry_client
+            from core.services.avro_records import decode_records
+            from core.services.rest import registry_client
 
             result, _ = await app.run(decode_records, registry_client(app, cfg), result)
         return result

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
-from mcp_server.errors import InvalidArgument
-from mcp_server.kafka import mirror as kmirror
-from mcp_server.safety import Change
-from mcp_server.services.rest import connect_client
+from core.errors import InvalidArgument
+from core.gate import Change
+from core.kafka import mirror as kmirror
+from core.services.rest import connect_client
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
 TargetArg = Annotated[

@@ -11,12 +11,12 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from mcp_server.app import AppContext
-from mcp_server.errors import InvalidArgument, PolicyViolation
-from mcp_server.kafka import eos as keos
-from mcp_server.kafka import health as khealth
-from mcp_server.kafka import perf as kperf
-from mcp_server.safety import Change
+from core.app import AppContext
+from core.errors import InvalidArgument, PolicyViolation
+from core.gate import Change
+from core.kafka import eos as keos
+from core.kafka import health as khealth
+from core.kafka import perf as kperf
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
 T = TypeVar("T")
@@ -66,7 +66,7 @@ async def run_with_progress(ctx: Ctx, app: AppContext, fn: Callable[..., T], /, 
 
 
 def _replication_factor(app: AppContext, cluster: str) -> int:
-    from mcp_server.kafka.cluster import broker_count
+    from core.kafka.cluster import broker_count
 
     return min(3, broker_count(app.clients.admin(cluster), timeout=app.timeout))
 
@@ -162,7 +162,7 @@ def register(server: MCPServer[Any]) -> None:
             details={"profile": cfg.profile, "scratch": scratch},
         )
         app.safety.authorize(change, confirm_token=None, effect=f"{mode} performance test on {name!r}")
-        from mcp_server.kafka import topics as ktopics
+        from core.kafka import topics as ktopics
 
         base = app.clients.base_config(cfg.name)
         try:

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
-from mcp_server.errors import KafkaAgentError
-from mcp_server.safety import policies
-from mcp_server.safety.readiness import ReadinessReport, audit_cluster
+from core.errors import KafkaAgentError
+from core.gate import policies
+from core.kafka.readiness import ReadinessReport, audit_cluster
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
@@ -131,7 +131,7 @@ def register(server: MCPServer[Any]) -> None:
             if schema_compatible is None:
                 notes.append("schema_compatible not given: run the registry's compatibility test first.")
         if action == "topic.config.alter" and topic:
-            from mcp_server.kafka.topics import describe_configs
+            from core.kafka.topics import describe_configs
 
             try:
                 current = await app.run(

@@ -9,10 +9,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from mcp_server.errors import PolicyViolation
-from mcp_server.kafka import schemas as kschemas
-from mcp_server.safety import Change, ConsentPreview
-from mcp_server.services.rest import registry_client
+from core.errors import PolicyViolation
+from core.gate import Change, ConsentPreview
+from core.kafka import schemas as kschemas
+from core.services.rest import registry_client
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]

@@ -13,11 +13,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr
 
-from mcp_server.app import AppContext
-from mcp_server.errors import AuthError, InvalidArgument, NotFound, OperationTimeout, Unreachable
-from mcp_server.kafka import security as ksec
-from mcp_server.safety import Change, ConsentPreview
-from mcp_server.settings import ClusterConfig
+from core.app import AppContext
+from core.errors import AuthError, InvalidArgument, NotFound, OperationTimeout, Unreachable
+from core.gate import Change, ConsentPreview
+from core.kafka import security as ksec
+from core.settings import ClusterConfig
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
 
 T = TypeVar("T")

@@ -9,14 +9,14 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from mcp_server.errors import InvalidArgument
-from mcp_server.safety import Change, ConsentPreview
-from mcp_server.streams import service
-from mcp_server.streams.manager import RunnerRecord
-from mcp_server.streams.ops import CleanupResult
-from mcp_server.streams.service import DeployOutcome, manager
-from mcp_server.streams.spec import StreamSpec
+from core.errors import InvalidArgument
+from core.gate import Change, ConsentPreview
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from streams import service
+from streams.manager import RunnerRecord
+from streams.ops import CleanupResult
+from streams.service import DeployOutcome, manager
+from streams.spec import StreamSpec
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 NameArg = Annotated[str, Field(description="The stream application's name (see kafka_stream_list).")]
@@ -191,7 +191,7 @@ def register(server: MCPServer[Any]) -> None:
         app = app_of(ctx)
         mgr = manager(app)
         rec = await app.run(mgr.get, name)
-        from mcp_server.streams import ops
+        from streams import ops
 
         admin = app.clients.admin(rec.cluster)
         topics = await app.run(ops.internal_topics, admin, rec.application_id, timeout=app.timeout)
@@ -244,7 +244,7 @@ def register(server: MCPServer[Any]) -> None:
         cfg = app.clients.cluster(cluster)
         import re
 
-        from mcp_server.streams import sql as q
+        from streams import sql as q
 
         statements = q.split_statements(sql)
         if not statements:
@@ -275,7 +275,7 @@ def register(server: MCPServer[Any]) -> None:
                 return KsqlOutcome(executed=False, engine=engine_name, consent=preview)
         is_query = len(statements) == 1 and re.match(r"(?is)^\s*SELECT\b", statements[0]) is not None
         if cfg.ksqldb_url:
-            from mcp_server.streams.ksql_client import KsqlClient
+            from streams.ksql_client import KsqlClient
 
             client = KsqlClient.for_cluster(cfg, timeout=app.settings.request_timeout_s)
             if is_query:

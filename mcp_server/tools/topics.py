@@ -8,11 +8,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from mcp_server.kafka import cluster as kcluster
-from mcp_server.kafka import offsets as koffsets
-from mcp_server.kafka import topics as ktopics
-from mcp_server.safety import Change, ConsentPreview
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from core.gate import Change, ConsentPreview
+from core.kafka import cluster as kcluster
+from core.kafka import offsets as koffsets
+from core.kafka import topics as ktopics
+from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 TopicArg = Annotated[str, Field(description="Topic name.")]
@@ -118,13 +118,13 @@ def register(server: MCPServer[Any]) -> None:
                 "profile": cfg.profile,
             },
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"create topic {topic!r}")
-        result = await app.audited(
+        admin = app.clients.admin(cfg.name)
+        return await gated(
+            ctx,
             change,
-            "allowed",
-            app.run(
-                ktopics.create_topic,
-                app.clients.admin(cfg.name),
+            lambda permit: ktopics.create_topic(
+                permit,
+                admin,
                 topic,
                 partitions=partitions,
                 replication_factor=replication_factor,
@@ -133,7 +133,6 @@ def register(server: MCPServer[Any]) -> None:
                 timeout=app.timeout,
             ),
         )
-        return result
 
     @kafka_tool(server, kind="write", idempotent=True, title="Alter topic config")
     async def kafka_alter_topic_config(
@@ -164,13 +163,13 @@ def register(server: MCPServer[Any]) -> None:
             },
             details={"configs": set_configs or {}, "delete_configs": delete_configs or [], "profile": cfg.profile},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"alter configs of {topic!r}")
-        result = await app.audited(
+        admin = app.clients.admin(cfg.name)
+        return await gated(
+            ctx,
             change,
-            "allowed",
-            app.run(
-                ktopics.alter_topic_config,
-                app.clients.admin(cfg.name),
+            lambda permit: ktopics.alter_topic_config(
+                permit,
+                admin,
                 topic,
                 set_configs=set_configs,
                 delete_configs=delete_configs,
@@ -178,7 +177,6 @@ def register(server: MCPServer[Any]) -> None:
                 timeout=app.timeout,
             ),
         )
-        return result
 
     @kafka_tool(server, kind="write", title="Add partitions")
     async def kafka_add_partitions(
@@ -201,20 +199,14 @@ def register(server: MCPServer[Any]) -> None:
             arguments={"topic": topic, "total_count": total_count, "validate_only": validate_only},
             details={"partitions": total_count, "profile": cfg.profile},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"add partitions to {topic!r}")
-        result = await app.audited(
+        admin = app.clients.admin(cfg.name)
+        return await gated(
+            ctx,
             change,
-            "allowed",
-            app.run(
-                ktopics.add_partitions,
-                app.clients.admin(cfg.name),
-                topic,
-                total_count=total_count,
-                validate_only=validate_only,
-                timeout=app.timeout,
+            lambda permit: ktopics.add_partitions(
+                permit, admin, topic, total_count=total_count, validate_only=validate_only, timeout=app.timeout
             ),
         )
-        return result
 
     @kafka_tool(server, kind="destructive", title="Delete topic")
     async def kafka_delete_topic(
@@ -242,12 +234,15 @@ def register(server: MCPServer[Any]) -> None:
             f"Delete topic {topic!r} on cluster {cfg.name!r} ({cfg.bootstrap_servers}): {len(parts)} "
             f"partition(s) and about {messages} record(s), permanently."
         )
-        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked to type the topic's name; the client answers and retries
-        if preview is not None:
-            return DeleteTopicOutcome(executed=False, consent=preview)
-        result = await app.audited(
-            change, "confirmed", app.run(ktopics.delete_topic, admin, topic, timeout=app.timeout, messages=messages)
+        done = await gated_destructive(
+            ctx,
+            change,
+            lambda permit: ktopics.delete_topic(permit, admin, topic, timeout=app.timeout, messages=messages),
+            effect=effect,
+            confirm_token=confirm_token,
         )
-        return DeleteTopicOutcome(executed=True, result=result)
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked to type the topic's name; the client answers and retries
+        if isinstance(done, ConsentPreview):
+            return DeleteTopicOutcome(executed=False, consent=done)
+        return DeleteTopicOutcome(executed=True, result=done)

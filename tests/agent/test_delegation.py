@@ -56,7 +56,7 @@ class Worker:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "kafka_agent.py"), "worker", "--agent", PEER],
+            [sys.executable, "-m", "cli", "worker", "--agent", PEER],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

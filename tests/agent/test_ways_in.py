@@ -112,13 +112,7 @@ async def test_extra_mcp_servers_from_a_claude_desktop_file(agent_settings: Any,
         "KAFKA_AGENT_DATA_DIR": str(tmp_path / "other"),
     }
     servers.write_text(
-        json.dumps(
-            {
-                "mcpServers": {
-                    "other": {"command": sys.executable, "args": [str(ROOT / "kafka_agent.py"), "serve"], "env": env}
-                }
-            }
-        )
+        json.dumps({"mcpServers": {"other": {"command": sys.executable, "args": ["-m", "cli", "serve"], "env": env}}})
     )
     settings = agent_settings.model_copy(update={"mcp_servers_file": servers})
     async with ToolHub(settings) as hub:
@@ -130,7 +124,7 @@ async def test_extra_mcp_servers_from_a_claude_desktop_file(agent_settings: Any,
 
 
 async def test_bad_servers_file_is_a_clear_error(agent_settings: Any, tmp_path: Path) -> None:
-    from mcp_server.errors import ConfigError
+    from core.errors import ConfigError
 
     servers = tmp_path / "mcp.json"
     servers.write_text(json.dumps({"mcpServers": {"x": {"args": []}}}))
@@ -152,7 +146,7 @@ def test_run_command_prints_the_record(agent_settings: Any, fake_llm: FakeAnthro
         "KAFKA_AGENT_ANTHROPIC_API_KEY": "test-key-not-real",
     }
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "kafka_agent.py"), "run", "how is the cluster?", "--json"],
+        [sys.executable, "-m", "cli", "run", "how is the cluster?", "--json"],
         check=False,
         env=env,
         capture_output=True,
@@ -193,7 +187,7 @@ def test_chat_asks_inline_and_streams(agent_settings: Any, fake_llm: FakeAnthrop
         "COLUMNS": "120",
     }
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "kafka_agent.py"), "chat"],
+        [sys.executable, "-m", "cli", "chat"],
         input=f"please create {topic}\ny\nis it still there?\n",
         check=False,
         env=env,

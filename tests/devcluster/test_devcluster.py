@@ -32,7 +32,8 @@ def test_busy_port_is_refused_with_a_clear_message(tmp_path: Path) -> None:
         proc = subprocess.run(
             [
                 sys.executable,
-                str(ROOT / "kafka_agent.py"),
+                "-m",
+                "cli",
                 "dev-cluster",
                 "up",
                 "--home",
@@ -87,7 +88,7 @@ def test_status_cli_reports_running_brokers(kafka_cluster: ClusterHandle) -> Non
     if kafka_cluster.home is None:
         pytest.skip("external cluster")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "kafka_agent.py"), "dev-cluster", "status", "--name", kafka_cluster.name],
+        [sys.executable, "-m", "cli", "dev-cluster", "status", "--name", kafka_cluster.name],
         capture_output=True,
         text=True,
         check=False,

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from mcp_server.errors import InvalidArgument
-from mcp_server.kafka.messages import decode_value, encode_value
+from core.errors import InvalidArgument
+from core.kafka.messages import decode_value, encode_value
 
 
 def test_encode_formats() -> None:

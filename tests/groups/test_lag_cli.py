@@ -11,13 +11,13 @@ from tests.groups.conftest import commit, create_topic, fill
 
 
 def test_lag_command_prints_table(admin: Any, bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
-    import kafka_agent
+    import cli
 
     topic, group = unique("cli"), unique("cli-g")
     create_topic(admin, topic, 2)
     fill(bootstrap, topic, {0: 5, 1: 2})
     commit(bootstrap, group, {(topic, 0): 1})
-    code = kafka_agent.main(["lag", "--bootstrap-servers", bootstrap, "--group", group])
+    code = cli.main(["lag", "--bootstrap-servers", bootstrap, "--group", group])
     out = capsys.readouterr().out
     assert code == 0
     rows = [line for line in out.splitlines() if topic in line]
@@ -26,6 +26,6 @@ def test_lag_command_prints_table(admin: Any, bootstrap: str, capsys: pytest.Cap
     assert cells[:7] == [group, "EMPTY", topic, "0", "1", "5", "4"]  # partition, committed, log end, lag
     assert "total lag 4" in out
 
-    code = kafka_agent.main(["lag", "--bootstrap-servers", bootstrap, "--group", unique("missing")])
+    code = cli.main(["lag", "--bootstrap-servers", bootstrap, "--group", unique("missing")])
     captured = capsys.readouterr()
     assert code == 1 and "does not exist" in captured.err

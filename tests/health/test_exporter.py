@@ -56,7 +56,7 @@ def _lagging_group(bootstrap: str, admin: Any) -> tuple[str, str]:
 
 
 def test_exporter_serves_lag_and_replication(kafka_cluster: ClusterHandle, admin: Any, data_dir: Path) -> None:
-    from mcp_server.exporter import start
+    from monitoring.exporter import start
 
     topic, group = _lagging_group(kafka_cluster.bootstrap_servers, admin)
     settings = make_settings(kafka_cluster.bootstrap_servers, data_dir)
@@ -103,7 +103,8 @@ def test_exporter_command_and_unreachable_cluster(kafka_cluster: ClusterHandle, 
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "kafka_agent.py"),
+            "-m",
+            "cli",
             "exporter",
             "--port",
             str(port),
@@ -139,7 +140,7 @@ def test_exporter_command_and_unreachable_cluster(kafka_cluster: ClusterHandle, 
 
 def test_exporter_unknown_cluster_is_a_clear_error(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "kafka_agent.py"), "exporter", "--port", str(_free_port()), "--cluster", "nope"],
+        [sys.executable, "-m", "cli", "exporter", "--port", str(_free_port()), "--cluster", "nope"],
         check=False,
         cwd=ROOT,
         env={**os.environ, "KAFKA_AGENT_DATA_DIR": str(tmp_path)},
@@ -154,7 +155,7 @@ def test_exporter_unknown_cluster_is_a_clear_error(tmp_path: Path) -> None:
 def test_dashboard_uses_only_exported_metrics(kafka_cluster: ClusterHandle, data_dir: Path) -> None:
     import re
 
-    from mcp_server.exporter import start
+    from monitoring.exporter import start
 
     dashboard = json.loads((ROOT / "monitoring" / "grafana-dashboard.json").read_text(encoding="utf-8"))
     used = {

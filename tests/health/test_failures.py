@@ -208,8 +208,8 @@ async def test_two_brokers_down_refuse_acks_all_and_lose_nothing(
 ) -> None:
     from confluent_kafka import KafkaException, Producer
 
+    from core.errors import translate_kafka_error
     from devcluster.cluster import start_node, stop_node
-    from mcp_server.errors import translate_kafka_error
 
     assert chaos_cluster.home is not None
     topic = unique("twodown")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mcp_server.kafka import client_config, strategy
+from core.kafka import client_config, strategy
 from tests.conftest import unique
 from tests.helpers import assert_tool_error, structured
 

@@ -17,8 +17,8 @@ async def test_wrong_server_password_is_reported_as_a_login_failure(
 ) -> None:
     from mcp import Client
 
+    from core.settings import Settings
     from mcp_server.server import build_server
-    from mcp_server.settings import Settings
 
     clusters = data_dir / "clusters.yaml"
     clusters.write_text(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server.errors import ConfigError, UnknownCluster
-from mcp_server.settings import Settings
+from core.errors import ConfigError, UnknownCluster
+from core.settings import Settings
 
 
 def test_clusters_file_with_env_interpolation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,9 +25,7 @@ async def test_stdio_server_lists_tools_and_describes_cluster(kafka_cluster: Clu
         "KAFKA_AGENT_BOOTSTRAP_SERVERS": kafka_cluster.bootstrap_servers,
         "KAFKA_AGENT_DATA_DIR": str(data_dir),
     }
-    params = StdioServerParameters(
-        command=sys.executable, args=[str(ROOT / "kafka_agent.py"), "serve"], env=env, cwd=str(ROOT)
-    )
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cli", "serve"], env=env, cwd=str(ROOT))
     async with Client(params) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert {"kafka_describe_cluster", "kafka_create_topic", "kafka_delete_topic"} <= names

@@ -52,7 +52,7 @@ def memory_app(memory_settings: Any, embedder: Any, clock: FakeClock, request: p
 
     Tests marked ``chroma_only`` get a store without the in-process search copy (as with a Chroma server), so
     every search takes Chroma's own path."""
-    from mcp_server.app import build_app_context
+    from core.app import build_app_context
     from memory.store import MemoryStore
 
     if request.node.get_closest_marker("chroma_only"):

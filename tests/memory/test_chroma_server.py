@@ -73,7 +73,7 @@ def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
 async def _agent(settings: Any, embedder: Any) -> Any:
     from mcp import Client
 
-    from mcp_server.app import build_app_context
+    from core.app import build_app_context
     from mcp_server.server import build_server
     from memory.store import MemoryStore
 

@@ -14,7 +14,7 @@ ROOT = "kafka-streaming-agent"
 
 
 def run_cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
-    from kafka_agent import main
+    from cli import main
 
     code = main(["memory", *argv])
     out, err = capsys.readouterr()

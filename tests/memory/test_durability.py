@@ -30,9 +30,7 @@ def _server(data_dir: Path) -> Any:
     from mcp import StdioServerParameters
 
     env = {**os.environ, "KAFKA_AGENT_BOOTSTRAP_SERVERS": NO_KAFKA, "KAFKA_AGENT_DATA_DIR": str(data_dir)}
-    return StdioServerParameters(
-        command=sys.executable, args=[str(ROOT / "kafka_agent.py"), "serve"], env=env, cwd=str(ROOT)
-    )
+    return StdioServerParameters(command=sys.executable, args=["-m", "cli", "serve"], env=env, cwd=str(ROOT))
 
 
 def _lock_holder(data_dir: Path) -> tuple[int, str]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mcp_server.errors import ConfigError
+from core.errors import ConfigError
 from memory import onnx_model
 from memory.embeddings import Embedder
 
@@ -170,7 +170,7 @@ def test_a_model_that_is_not_mean_pooled_stays_on_torch(
 def test_a_bad_backend_is_a_clear_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from pydantic import ValidationError
 
-    from mcp_server.settings import Settings
+    from core.settings import Settings
 
     assert Settings().embedding_backend == "onnx"
     monkeypatch.setenv("KAFKA_AGENT_EMBEDDING_BACKEND", "torch")

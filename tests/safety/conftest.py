@@ -47,9 +47,9 @@ async def client_for(
     """An in-memory client on a server built from ``settings``; with ``clock``, the gate reads that clock."""
     from mcp import Client
 
-    from mcp_server.app import AppContext
-    from mcp_server.kafka.clients import KafkaClients
-    from mcp_server.safety import Safety
+    from core.app import AppContext
+    from core.gate import Safety
+    from core.kafka.clients import KafkaClients
     from mcp_server.server import build_server
 
     shared = None
@@ -158,7 +158,7 @@ def http_server(env: dict[str, str], *args: str) -> Iterator[str]:
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "kafka_agent.py"), "serve", "--transport", "http", "--port", str(port), *args],
+        [sys.executable, "-m", "cli", "serve", "--transport", "http", "--port", str(port), *args],
         env=env,
         cwd=str(ROOT),
         stdout=subprocess.DEVNULL,

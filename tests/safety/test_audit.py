@@ -84,7 +84,7 @@ async def test_audit_flags_a_risky_topic_with_fixes(settings: Any, admin: Any, k
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, str(ROOT / "kafka_agent.py"), "audit", "tail", *args]
+    cmd = [sys.executable, "-m", "cli", "audit", "tail", *args]
     return subprocess.run(cmd, check=False, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
@@ -124,7 +124,7 @@ async def test_audit_tail_cli_shows_the_last_entries(kafka_cluster: ClusterHandl
 
 
 def _audit_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, str(ROOT / "kafka_agent.py"), "audit", "cluster", *args]
+    cmd = [sys.executable, "-m", "cli", "audit", "cluster", *args]
     return subprocess.run(cmd, check=False, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

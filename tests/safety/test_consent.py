@@ -139,8 +139,8 @@ def test_any_differing_argument_voids_the_token(tmp_path: Path) -> None:
     from hypothesis import settings as hsettings
     from hypothesis import strategies as st
 
-    from mcp_server.errors import InvalidArgument
-    from mcp_server.safety import Change, Safety
+    from core.errors import InvalidArgument
+    from core.gate import Change, Safety
 
     safety = Safety(make_settings("127.0.0.1:1", tmp_path))
     base = {"group": "g1", "topic": "orders", "to": "earliest", "partitions": [0, 1]}

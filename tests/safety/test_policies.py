@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from mcp_server.errors import PolicyViolation
-from mcp_server.safety import Change, Safety
-from mcp_server.safety.policies import RULES, evaluate
+from core.errors import PolicyViolation
+from core.gate import Change, Safety
+from core.gate.policies import RULES, evaluate
 from tests.conftest import ClusterHandle, make_settings, unique
 from tests.helpers import assert_tool_error, structured
 from tests.safety.conftest import client_for, drop_topics, read_audit, topic_exists, wait_exists
@@ -422,7 +422,7 @@ def test_stricter_profiles_never_allow_more_and_check_agrees_with_the_gate(tmp_p
 
 
 def test_a_bad_protected_pattern_is_a_clear_config_error(tmp_path: Path) -> None:
-    from mcp_server.errors import ConfigError
+    from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="PROTECTED_TOPICS_PATTERN"):
         Safety(make_settings("127.0.0.1:1", tmp_path, protected_topics_pattern="(billing"))

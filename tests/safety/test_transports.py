@@ -41,7 +41,7 @@ async def test_read_only_over_stdio(kafka_cluster: ClusterHandle, data_dir: Path
 
     params = StdioServerParameters(
         command=sys.executable,
-        args=[str(ROOT / "kafka_agent.py"), "serve", "--read-only"],
+        args=["-m", "cli", "serve", "--read-only"],
         env=server_env(kafka_cluster, data_dir),
         cwd=str(ROOT),
     )

@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_server.kafka.security import client_security_config
-from mcp_server.settings import interpolate_env
+from core.kafka.security import client_security_config
+from core.settings import interpolate_env
 from tests.conftest import ClusterHandle, devcluster_home, unique
 from tests.helpers import assert_tool_error, structured
 from tests.security.conftest import can_login

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_server.errors import InvalidArgument
-from mcp_server.kafka.security import AclSpec, check_spec, parse_short_acl, role_specs, validate_principal
+from core.errors import InvalidArgument
+from core.kafka.security import AclSpec, check_spec, parse_short_acl, role_specs, validate_principal
 
 
 @pytest.mark.parametrize(

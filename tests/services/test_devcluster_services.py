@@ -12,14 +12,14 @@ from tests.services.conftest import CLUSTER_B, ServiceEnv
 
 
 def test_status_shows_running_services(service_env: ServiceEnv, capsys: Any) -> None:
-    import kafka_agent
+    import cli
 
-    assert kafka_agent.main(["dev-cluster", "status", "--name", CLUSTER_B, "--json"]) == 0
+    assert cli.main(["dev-cluster", "status", "--name", CLUSTER_B, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     services = status["services"]
     assert services["schema-registry"]["url"] == service_env.registry_url
     assert services["connect"]["url"] == service_env.connect_url
-    from devcluster.cluster import pid_alive
+    from core.procs import pid_alive
 
     assert all(pid_alive(int(s["pid"])) for s in services.values())
 

@@ -23,7 +23,7 @@ def runner_built() -> None:
 def stream_settings(settings: Any, runner_built: None) -> Iterator[Any]:
     """The test's settings; every runner started under its data folder is stopped at the end."""
     yield settings
-    from mcp_server.streams.manager import StreamsManager
+    from streams.manager import StreamsManager
 
     mgr = StreamsManager(settings)
     for record in mgr.list_apps():

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_server.streams.manager import pid_alive
+from streams.manager import pid_alive
 from tests.conftest import ClusterHandle, unique
 from tests.helpers import structured
 from tests.streams.helpers import create_topic, produce, read_all, read_until

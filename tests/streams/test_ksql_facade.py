@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mcp_server.streams.ksql_client import KsqlClient
+from streams.ksql_client import KsqlClient
 from tests.conftest import ClusterHandle, unique
 from tests.helpers import structured
 from tests.streams.helpers import produce, read_until
@@ -26,8 +26,8 @@ def facade(stream_settings: Any) -> Iterator[str]:
     """The facade on a real loopback port (uvicorn in a thread), over the test's settings."""
     import uvicorn
 
-    from mcp_server.app import build_app_context
-    from mcp_server.streams.ksql_facade import build_facade
+    from core.app import build_app_context
+    from streams.ksql_facade import build_facade
 
     app = build_app_context(stream_settings)
     server = uvicorn.Server(uvicorn.Config(build_facade(app), host="127.0.0.1", port=0, log_level="warning"))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mcp_server.streams.manager import StreamsManager, pid_alive, stop_for_cluster
+from streams.manager import StreamsManager, pid_alive, stop_for_cluster
 from tests.conftest import ClusterHandle, unique
 from tests.helpers import structured
 from tests.streams.conftest import REPO

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_server.errors import InvalidArgument
-from mcp_server.streams import cel
-from mcp_server.streams.spec import parse_spec
+from core.errors import InvalidArgument
+from streams import cel
+from streams.spec import parse_spec
 
 
 @pytest.mark.parametrize(

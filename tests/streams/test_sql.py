@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mcp_server.streams import sql as q
-from mcp_server.streams.ksql_engine import Catalog, Column, Source, compile_create_as
+from streams import sql as q
+from streams.ksql_engine import Catalog, Column, Source, compile_create_as
 from tests.conftest import ClusterHandle, unique
 from tests.helpers import assert_tool_error, structured
 from tests.streams.helpers import produce, read_until
