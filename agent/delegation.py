@@ -22,7 +22,7 @@ from agent.phases import MEMORY_WRITE_TOOLS, ToolSpec
 from agent.prompts import peer_prompt
 from agent.record import RunRecord, Usage, now_iso
 from core.errors import OperationTimeout, translate_kafka_error
-from core.gate import Change, Safety
+from core.gate import Change, Gate, Permit, Requester
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -103,9 +103,13 @@ def raise_invalid(message: str) -> None:
 # --- Kafka plumbing -------------------------------------------------------------------------------------------
 
 
-def ensure_topics(settings: Settings, names: list[str], *, compacted: set[str] | None = None) -> None:
-    """Create the agent topics that do not exist yet (an existing topic is left as it is)."""
-    from confluent_kafka.admin import AdminClient, NewTopic
+def ensure_topics(
+    settings: Settings, names: list[str], *, compacted: set[str] | None = None, asker: str = "agent_delegate"
+) -> None:
+    """Create the agent topics that do not exist yet (an existing topic is left as it is), through the gate."""
+    from confluent_kafka.admin import AdminClient
+
+    from core.kafka import topics as ktopics
 
     cfg = settings.cluster(None)
     admin = AdminClient(cfg.librdkafka_config())
@@ -117,20 +121,64 @@ def ensure_topics(settings: Settings, names: list[str], *, compacted: set[str] |
     if not missing:
         return
     rf = min(3, len(meta.brokers))
-    new = [
-        NewTopic(n, num_partitions=3, replication_factor=rf, config={"cleanup.policy": "compact"})
-        if n in (compacted or set())
-        else NewTopic(n, num_partitions=3, replication_factor=rf)
-        for n in missing
-    ]
-    for name, fut in admin.create_topics(new, request_timeout=settings.request_timeout_s).items():
-        try:
-            fut.result(settings.request_timeout_s)
-        except Exception as exc:
-            err = translate_kafka_error(exc, what=f"create topic {name!r}")
-            if err.code != "TOPIC_ALREADY_EXISTS":
-                raise err from exc
+    gate = Gate(settings, transport="agent")
+    for name in missing:
+        configs = {"min.insync.replicas": str(min(2, rf)), "retention.ms": str(7 * 24 * 3600 * 1000)}
+        if name in (compacted or set()):
+            configs = {"cleanup.policy": "compact", "min.insync.replicas": str(min(2, rf))}
+        change = Change(
+            tool=asker,
+            cluster=cfg.name,
+            action="topic.create",
+            resource_type="topic",
+            resources=[name],
+            arguments={"topic": name, "partitions": 3, "replication_factor": rf, "configs": configs},
+            details={"partitions": 3, "replication_factor": rf, "configs": configs, "high_throughput": False},
+        )
+
+        def create(permit: Permit, name: str = name, configs: dict[str, str] = configs) -> ktopics.CreateTopicResult:
+            return ktopics.create_topic(
+                permit,
+                admin,
+                name,
+                partitions=3,
+                replication_factor=rf,
+                configs=configs,
+                validate_only=False,
+                timeout=settings.request_timeout_s,
+                exist_ok=True,
+            )
+
+        gate.perform(change, create)
     _wait_for_leaders(admin, missing, settings.request_timeout_s)
+
+
+def send(
+    settings: Settings,
+    prod: Any,
+    topic: str,
+    key: str,
+    value: BaseModel | dict[str, Any],
+    *,
+    asker: str,
+    requester: Requester,
+    audited: dict[str, Any] | None = None,
+) -> None:
+    """Write one agent message (a task, a reply, a result, an escalation) through the gate; ``audited`` adds fields
+    of the message to its audit line."""
+    change = Change(
+        tool=asker,
+        cluster=settings.cluster(None).name,
+        action="agent.message",
+        resource_type="topic",
+        resources=[topic],
+        arguments={"topic": topic, "key": key, **(audited or {})},
+    )
+    Gate(settings, transport="agent").perform(
+        change,
+        lambda permit: produce_json(permit, prod, topic, key, value, settings.request_timeout_s),
+        requester=requester,
+    )
 
 
 def _wait_for_leaders(admin: Any, names: list[str], timeout: float) -> None:
@@ -171,7 +219,10 @@ def producer(settings: Settings) -> Any:
     return Producer(conf)
 
 
-def produce_json(prod: Any, topic: str, key: str, value: BaseModel | dict[str, Any], timeout: float) -> None:
+def produce_json(
+    permit: Permit, prod: Any, topic: str, key: str, value: BaseModel | dict[str, Any], timeout: float
+) -> None:
+    permit.require("agent.message", topic)
     payload = value.model_dump_json() if isinstance(value, BaseModel) else json.dumps(value, default=str)
     errors: list[str] = []
 
@@ -218,7 +269,15 @@ def delegate_kafka(
             parent_task_id=parent_task_id,
         )
         prod = producer(settings)
-        produce_json(prod, tasks_topic(settings, peer), cid, message, settings.request_timeout_s)
+        send(
+            settings,
+            prod,
+            tasks_topic(settings, peer),
+            cid,
+            message,
+            asker="agent_delegate",
+            requester=Requester(f"run:{parent_task_id}", f"agent run {parent_task_id}"),
+        )
         log.info("delegated %s to %s over Kafka", cid, peer)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -239,28 +298,39 @@ def delegate_kafka(
 
 
 def escalate(settings: Settings, entry: dict[str, Any]) -> str:
-    """Publish an escalation and write it to the audit log; return where it went."""
-    Safety(settings).record(
-        Change(
-            tool="agent_escalate",
-            cluster=settings.cluster(None).name,
-            action="agent.escalate",
-            resource_type="agent",
-            resources=[str(entry.get("task_id"))],
-            arguments={"summary": entry.get("summary"), "severity": entry.get("severity")},
-        ),
-        decision="escalated",
-        result=entry,
-    )
+    """Publish an escalation through the gate (its audit line carries the whole entry); return where it went."""
+    where = escalations_topic(settings)
+    requester = Requester(f"run:{entry.get('task_id')}", f"agent run {entry.get('task_id')}")
     try:
-        ensure_topics(settings, [escalations_topic(settings)])
-        prod = producer(settings)
-        produce_json(prod, escalations_topic(settings), str(entry.get("task_id")), entry, settings.request_timeout_s)
-    except Exception as exc:  # the audit log has it; say the topic did not
+        ensure_topics(settings, [where], asker="agent_escalate")
+        send(
+            settings,
+            producer(settings),
+            where,
+            str(entry.get("task_id")),
+            entry,
+            asker="agent_escalate",
+            requester=requester,
+            audited={"escalation": entry},
+        )
+    except Exception as exc:  # the audit log has it (the gate wrote the attempt and its error); say the topic did not
         log.warning("escalation not published to Kafka: %s", exc)
-        where = escalations_topic(settings)
+        Gate(settings, transport="agent").record(
+            Change(
+                tool="agent_escalate",
+                cluster=settings.cluster(None).name,
+                action="agent.escalate",
+                resource_type="agent",
+                resources=[str(entry.get("task_id"))],
+                arguments={"summary": entry.get("summary"), "severity": entry.get("severity")},
+            ),
+            decision="escalated",
+            result=entry,
+            error=str(exc),
+            requester=requester,
+        )
         return f"audit log {settings.resolved_audit_log()} (Kafka topic {where} unavailable: {exc})"
-    return f"topic {escalations_topic(settings)} and audit log {settings.resolved_audit_log()}"
+    return f"topic {where} and audit log {settings.resolved_audit_log()}"
 
 
 def worker_name() -> str:

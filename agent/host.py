@@ -15,17 +15,16 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from core.app import AppContext
-
 from agent.phases import ToolSpec
 from core.errors import ConfigError, NotFound
+from core.gate.change import RUN_META_KEY
 from core.settings import Settings
 
 log = logging.getLogger("kafka_agent.host")
@@ -102,10 +101,12 @@ class ToolHub:
         *,
         transport: Literal["inprocess", "stdio"] = "inprocess",
         extra_servers: bool = True,
-        shared: AppContext | None = None,
+        server: Callable[[], Any] | None = None,
     ) -> None:
+        """``server`` builds our MCP server in process (``transport="inprocess"``); the agent does not import the
+        server package itself (see ARCHITECTURE.md), the command or tool that starts a run hands it over."""
         self.settings = settings
-        self.shared = shared
+        self.server = server
         self.transport = transport
         self.extra_servers = extra_servers
         self._stack = AsyncExitStack()
@@ -117,15 +118,14 @@ class ToolHub:
 
         try:
             if self.transport == "inprocess":
-                from mcp_server.server import build_server
-
-                # With ``shared`` (agent_run_task inside a running server) the tools use that server's clients,
-                # memory store and consent tokens instead of opening a second set.
-                target: Any = build_server(self.settings, transport="agent", shared=self.shared)
+                if self.server is None:
+                    raise ConfigError("An in-process tool hub needs the server to talk to (server=...).")
+                target: Any = self.server()
             else:
                 target = StdioServerParameters(
                     command=sys.executable,
-                    args=["-m", "cli", "serve"],
+                    # --agent-hub: this server is ours alone, so it may believe the run id in _meta
+                    args=["-m", "cli", "serve", "--agent-hub"],
                     env={**os.environ, **settings_env(self.settings)},
                 )
             await self._add("kafka", Client(target, raise_exceptions=False), prefix="")
@@ -159,12 +159,15 @@ class ToolHub:
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+    async def call(self, name: str, arguments: dict[str, Any], *, run: str | None = None) -> ToolOutcome:
+        """Call a tool; ``run`` names the agent run in the request's ``_meta`` (our in-process server binds consent
+        tokens and approvals to it; other servers ignore it)."""
         spec = self.tools.get(name)
         if spec is None:
             raise NotFound(f"No tool named {name!r}.")
+        meta: Any = {RUN_META_KEY: run} if run is not None and spec.server == "kafka" else None
         try:
-            result = await self._clients[spec.server].call_tool(spec.remote_name, arguments)
+            result = await self._clients[spec.server].call_tool(spec.remote_name, arguments, meta=meta)
         except Exception as exc:  # a protocol fault or a server that went away: the model reads it, the run goes on
             log.warning("tool %s on server %s failed: %r", spec.remote_name, spec.server, exc)
             return ToolOutcome(is_error=True, text=f"{name} could not be called: {type(exc).__name__}: {exc}")

@@ -58,11 +58,46 @@ class ToolSpec(BaseModel):
         return "confirm_token" in props
 
 
-def is_dry_run(spec: ToolSpec, arguments: dict[str, Any]) -> bool:
-    """A call that cannot change anything: validate_only/dry_run, or the preview step of a destructive tool."""
-    if arguments.get("validate_only") is True or arguments.get("dry_run") is True:
+DRY_RUN_FLAGS = ("validate_only", "dry_run")
+
+
+def dry_run_flag(spec: ToolSpec, arguments: dict[str, Any]) -> str | None:
+    """The dry-run flag this call sets, counted only when the tool itself defines it as a boolean: a flag the tool
+    does not know is not a dry run, whatever the caller (or an instruction hidden in a record) believes."""
+    props = spec.input_schema.get("properties") or {}
+    for flag in DRY_RUN_FLAGS:
+        declared = props.get(flag)
+        if arguments.get(flag) is True and isinstance(declared, dict) and _boolean(declared):
+            return flag
+    return None
+
+
+def _boolean(schema: dict[str, Any]) -> bool:
+    if schema.get("type") == "boolean":
         return True
+    return any(isinstance(s, dict) and s.get("type") == "boolean" for s in schema.get("anyOf") or [])
+
+
+def result_says_unchanged(structured: Any) -> bool:
+    """Whether a tool's result says, in its own fields, that nothing was changed."""
+    if not isinstance(structured, dict):
+        return False
+    return (
+        structured.get("validate_only") is True
+        or structured.get("dry_run") is True
+        or structured.get("executed") is False
+        or structured.get("applied") is False
+    )
+
+
+def is_preview(spec: ToolSpec, arguments: dict[str, Any]) -> bool:
+    """The first step of a destructive tool's two-step flow: it only describes the change."""
     return spec.destructive and spec.has_confirm_flow and not arguments.get("confirm_token")
+
+
+def is_dry_run(spec: ToolSpec, arguments: dict[str, Any]) -> bool:
+    """A call that cannot change anything: a dry-run flag the tool defines, or a destructive tool's preview."""
+    return dry_run_flag(spec, arguments) is not None or is_preview(spec, arguments)
 
 
 def is_mutating_call(spec: ToolSpec, arguments: dict[str, Any]) -> bool:
@@ -84,8 +119,6 @@ def phase_allows(phase: Phase, spec: ToolSpec, arguments: dict[str, Any]) -> tup
         if phase is Phase.DOCUMENT:
             return True, ""
         return False, f"{spec.name} belongs to DOCUMENT (or EXECUTE); record the outcome after verifying it."
-    if phase is Phase.VALIDATE and (arguments.get("validate_only") is True or arguments.get("dry_run") is True):
-        return True, ""
     if phase is Phase.VALIDATE and is_dry_run(spec, arguments):
         return True, ""
     hint = {

@@ -100,6 +100,17 @@ class PendingAction(BaseModel):
     arguments: dict[str, Any]
     destructive: bool
     effect: str = Field(description="What the call would change, as the server or the agent describes it.")
+    approval_id: str = Field(
+        "", description="The approval a person decides (`kafka-agent approvals approve|deny ID`, or the terminal)."
+    )
+    consent: Literal["runtime", "token", "approval"] = Field(
+        "runtime",
+        description="runtime: the run asks before calling; token: the server previewed and the run confirms with its "
+        "token once a person approves; approval: the server holds the approval the person grants.",
+    )
+    confirm_token: str | None = Field(
+        None, description="The server's token (token mode): kept in the record on disk, never shown to the model."
+    )
 
 
 class ApprovalLog(BaseModel):
@@ -146,11 +157,10 @@ class RunRecord(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     output: str = ""
     error: str | None = None
+    notes: list[str] = Field(default_factory=list, description="What the runtime wants the reader to know.")
     # Saved state for resuming: the conversation so far, and the results already computed for the paused turn.
     messages: list[dict[str, Any]] = Field(default_factory=list)
     partial_results: list[dict[str, Any]] = Field(default_factory=list)
-    # Server confirmation tokens the model received, with the effect the server described.
-    previews: dict[str, str] = Field(default_factory=dict)
     verify_reminded: bool = False
 
     def current_log(self) -> PhaseLog:
@@ -158,7 +168,15 @@ class RunRecord(BaseModel):
 
     def summary(self) -> dict[str, Any]:
         """The record without the transcript, for printing and for orchestrators."""
-        return self.model_dump(mode="json", exclude={"messages", "partial_results", "previews", "verify_reminded"})
+        return self.model_dump(
+            mode="json",
+            exclude={
+                "messages": True,
+                "partial_results": True,
+                "verify_reminded": True,
+                "pending_actions": {"__all__": {"confirm_token"}},
+            },
+        )
 
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")

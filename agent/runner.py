@@ -5,10 +5,12 @@ A run is a ``RunRecord`` that is saved after every turn, so a run that stops for
 
 Approval policy (``settings.approval``, or per run):
     never  read-only run: every call that may change something is refused back to the model
-    auto   non-destructive changes go ahead; destructive ones need a human's approval
-    ask    every change needs a human's approval
-Destructive tools keep the server's own two-step flow: the first call only previews and returns a confirmation token;
-the agent lets the model pass that token only once a human approved the effect the server described.
+    auto   non-destructive changes go ahead; destructive ones need a person's approval
+    ask    every change needs a person's approval
+Destructive tools keep the server's two-step flow, driven by the runtime, never by the model: the first call only
+previews (the server returns the effect and a token, or holds an approval); a person decides (the terminal, or
+`kafka-agent approvals`, or `run --resume --approve`); the runtime then confirms with the token, or redeems the
+approval, itself. The model never sees a token and cannot approve anything (see agent.approvals).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from typing import Any, Literal
 import anyio
 
 from agent import local_tools
+from agent.approvals import RunApprovals
 from agent.host import ToolHub
 from agent.model import Turn, build_client, stream_turn, system_params, tool_params
-from agent.phases import ToolSpec, is_mutating_call, phase_allows
+from agent.phases import Phase, ToolSpec, dry_run_flag, is_mutating_call, phase_allows, result_says_unchanged
 from agent.prompts import MAIN_AGENT, main_prompt
 from agent.record import ApprovalLog, Decision, PendingAction, RunRecord, RunStore, ToolCall, now_iso
 from core.errors import InvalidArgument, KafkaAgentError
@@ -61,6 +64,8 @@ class Agent:
         delegation: bool = True,
         client: Any = None,
         store: RunStore | None = None,
+        approver_name: str = "the person at the terminal",
+        decided_by: str | None = None,
     ) -> None:
         self.settings = settings
         self.hub = hub
@@ -72,6 +77,10 @@ class Agent:
         self.delegation = delegation
         self.client = client
         self.store = store or RunStore(settings.data_dir)
+        self.approver_name = approver_name
+        # Who typed the decisions given to resume(); None when they come from a calling model (deny only).
+        self.decided_by = decided_by
+        self._approvals = RunApprovals(settings)
         remote = [t for t in hub.tools.values() if tool_filter is None or tool_filter(t)]
         local = local_tools.specs(delegation=delegation)
         self.tools: dict[str, ToolSpec] = {t.name: t for t in [*remote, *local]}
@@ -95,20 +104,16 @@ class Agent:
         self.store.save(record)
         return await self._drive(record, decisions={})
 
-    async def resume(self, task_id: str, decisions: dict[str, Decision]) -> RunRecord:
-        """Continue a run that stopped with ``input_required``, applying the human's decisions."""
+    async def resume(self, task_id: str, decisions: dict[str, Decision] | None = None) -> RunRecord:
+        """Continue a run that stopped with ``input_required``. Decisions a person made elsewhere (`kafka-agent
+        approvals`) are found in the consent store; ``decisions`` (action or approval id -> approve/deny) count as a
+        person's only when this agent was built with ``decided_by``. Without a decision the run stops again."""
         record = self.store.load(task_id)
         if record.status != "input_required":
             raise InvalidArgument(f"Run {task_id} is {record.status}, not waiting for input; nothing to resume.")
-        missing = [a.action_id for a in record.pending_actions if a.action_id not in decisions]
-        if missing:
-            raise InvalidArgument(
-                f"Run {task_id} needs a decision for {', '.join(missing)}.",
-                hint='Pass decisions such as {"' + missing[0] + '": "approve"} (or "deny").',
-            )
         record.status = "running"
         self.approval = record.approval_policy  # type: ignore[assignment]
-        return await self._drive(record, decisions=decisions)
+        return await self._drive(record, decisions=dict(decisions or {}))
 
     # --- the loop -----------------------------------------------------------------------------------------------
 
@@ -129,6 +134,7 @@ class Agent:
             if owned and self.client is not None:
                 await self.client.close()
                 self.client = None
+            self._approvals.close()
         if scope.cancelled_caught:
             self._fail(record, f"Time limit: the run exceeded max_run_seconds={self.settings.max_run_seconds:g}.")
         if record.status != "input_required":
@@ -233,44 +239,127 @@ class Agent:
         call = ToolCall(tool_use_id=use_id, tool=name, arguments=redact(args), phase=record.phase, allowed=True)
         phase_log = record.current_log()  # the call belongs to the phase it was made in, even if it moves on
         spec = self.tools.get(name)
-        await self._emit("tool_call", {"tool": name, "arguments": args, "phase": str(record.phase)})
+        await self._emit("tool_call", {"tool": name, "arguments": redact(args), "phase": str(record.phase)})
         if spec is None:
             return self._refuse(record, call, f"There is no tool named {name!r} in this run.")
         allowed, reason = phase_allows(record.phase, spec, args)
         if not allowed:
             return self._refuse(record, call, reason)
-        call.mutating = is_mutating_call(spec, args)
-        if call.mutating:
-            if self.approval == "never":
-                return self._refuse(
-                    record,
-                    call,
-                    f"Refused: this run is read-only (approval policy 'never'), and {name} may change "
-                    "the cluster. Report what you would change instead.",
-                )
-            if self.approval == "ask" or spec.destructive:
-                verdict = await self._consent(record, spec, use_id, args, decisions)
+        two_step = spec.destructive and spec.has_confirm_flow and not spec.local
+        if two_step and "confirm_token" in args:
+            return self._refuse(
+                record,
+                call,
+                f"confirm_token is not yours to give: this runtime confirms {name} itself, once a person approved "
+                "the effect the server described. Call it again without confirm_token.",
+            )
+        if (two_step or is_mutating_call(spec, args)) and self.approval == "never":
+            return self._refuse(
+                record,
+                call,
+                f"Refused: this run is read-only (approval policy 'never'), and {name} may change "
+                "the cluster. Report what you would change instead.",
+            )
+        if two_step:
+            result = await self._two_step(record, spec, use_id, args, decisions, call)
+            if result is None:
+                return None
+            is_error, text, structured = result
+        else:
+            call.mutating = is_mutating_call(spec, args)
+            if call.mutating and self.approval == "ask":
+                effect = f"{name} with {json.dumps(redact(args), default=str)}"
+                verdict = await self._decision(record, spec, use_id, args, decisions, effect=effect)
                 if verdict is None:
                     return None
                 call.approval = verdict
                 if not verdict.startswith("approved"):
-                    return self._refuse(
-                        record,
-                        call,
-                        f"The user denied this action ({name}); nothing was changed. Do not retry it; "
-                        "tell the user what was not done.",
-                    )
-        if spec.local:
-            is_error, text = await local_tools.call(self, record, name, args)
-        else:
-            outcome = await self.hub.call(name, args)
-            is_error, text = outcome.is_error, outcome.text
-            self._note_preview(record, outcome.structured)
+                    return self._refuse(record, call, self._denied(name))
+            is_error, text, structured = await self._call(record, spec, args)
+            flag = dry_run_flag(spec, args)
+            if flag and not is_error and not result_says_unchanged(structured):
+                # The tool defines the flag but its result does not say nothing changed: count it as a change.
+                log.warning("%s with %s=true did not report an unchanged result; counted as a change", name, flag)
+                call.mutating = True
         call.is_error = is_error
         call.result = text[:RESULT_LOG_CHARS]
         phase_log.calls.append(call)
         await self._emit("tool_result", {"tool": name, "is_error": is_error, "text": text})
         return {"type": "tool_result", "tool_use_id": use_id, "content": text, "is_error": is_error}
+
+    async def _call(self, record: RunRecord, spec: ToolSpec, args: dict[str, Any]) -> tuple[bool, str, Any]:
+        if spec.local:
+            is_error, text = await local_tools.call(self, record, spec.name, args)
+            return is_error, text, None
+        outcome = await self.hub.call(spec.name, args, run=record.task_id)
+        return outcome.is_error, outcome.text, outcome.structured
+
+    async def _two_step(
+        self,
+        record: RunRecord,
+        spec: ToolSpec,
+        use_id: str,
+        args: dict[str, Any],
+        decisions: dict[str, Decision],
+        call: ToolCall,
+    ) -> tuple[bool, str, Any] | None:
+        """A destructive tool: the server previews; a person decides; the runtime confirms. Outside EXECUTE only the
+        preview is shown. None when the run must wait for a decision."""
+        pending = next((a for a in record.pending_actions if a.tool_use_id == use_id), None)
+        if pending is None:
+            is_error, text, structured = await self._call(record, spec, args)
+            consent = structured.get("consent") if isinstance(structured, dict) else None
+            if is_error or not isinstance(consent, dict):
+                # Refused, or the server needed no consent (e.g. a person already confirmed through the client).
+                call.mutating = not is_error and not result_says_unchanged(structured)
+                return is_error, text, structured
+            effect = str(consent.get("effect") or spec.name)
+            if record.phase is not Phase.EXECUTE:
+                return False, f"Preview only (phase {record.phase}); nothing was changed. {effect}", None
+            if consent.get("mode") == "approval" and consent.get("approval_id"):
+                pending = self._pending(spec, use_id, args, effect, "approval", str(consent["approval_id"]))
+            else:
+                approval_id = self._approvals.register(record.task_id, spec.name, redact(args), effect)
+                pending = self._pending(spec, use_id, args, effect, "token", approval_id)
+                pending.confirm_token = consent.get("confirmation_token")
+        call.mutating = True
+        verdict = await self._decision(record, spec, use_id, args, decisions, pending=pending)
+        if verdict is None:
+            return None
+        call.approval = verdict
+        if not verdict.startswith("approved"):
+            return True, self._denied(spec.name), None
+        confirm = pending.confirm_token if pending.consent == "token" else pending.approval_id
+        is_error, text, structured = await self._call(record, spec, {**args, "confirm_token": confirm})
+        if is_error and pending.consent == "token" and ("expired" in text or "unknown" in text):
+            # The person approved this exact call; a token that lapsed while waiting is renewed once.
+            _e, _t, fresh = await self._call(record, spec, args)
+            token = (fresh.get("consent") or {}).get("confirmation_token") if isinstance(fresh, dict) else None
+            if token:
+                is_error, text, structured = await self._call(record, spec, {**args, "confirm_token": token})
+        return is_error, text, structured
+
+    @staticmethod
+    def _pending(
+        spec: ToolSpec, use_id: str, args: dict[str, Any], effect: str, consent: str, approval_id: str
+    ) -> PendingAction:
+        return PendingAction(
+            action_id=f"act-{uuid.uuid4().hex[:8]}",
+            tool_use_id=use_id,
+            tool=spec.name,
+            arguments=redact(args),
+            destructive=spec.destructive,
+            effect=effect,
+            approval_id=approval_id,
+            consent=consent,  # type: ignore[arg-type]
+        )
+
+    @staticmethod
+    def _denied(name: str) -> str:
+        return (
+            f"The user denied this action ({name}); nothing was changed. Do not retry it; tell the user what was "
+            "not done."
+        )
 
     def _refuse(self, record: RunRecord, call: ToolCall, reason: str) -> dict[str, Any]:
         call.allowed = False
@@ -279,35 +368,50 @@ class Agent:
         log.info("refused %s in %s: %s", call.tool, record.phase, reason)
         return {"type": "tool_result", "tool_use_id": call.tool_use_id, "content": reason, "is_error": True}
 
-    def _note_preview(self, record: RunRecord, structured: Any) -> None:
-        consent = structured.get("consent") if isinstance(structured, dict) else None
-        if isinstance(consent, dict) and consent.get("confirmation_token"):
-            record.previews[str(consent["confirmation_token"])] = str(consent.get("effect", ""))
-
-    async def _consent(
-        self, record: RunRecord, spec: ToolSpec, use_id: str, args: dict[str, Any], decisions: dict[str, Decision]
+    async def _decision(
+        self,
+        record: RunRecord,
+        spec: ToolSpec,
+        use_id: str,
+        args: dict[str, Any],
+        decisions: dict[str, Decision],
+        *,
+        effect: str = "",
+        pending: PendingAction | None = None,
     ) -> str | None:
-        """'approved by X' / 'denied by X', or None when the decision must come from outside (input_required)."""
-        pending = next((a for a in record.pending_actions if a.tool_use_id == use_id), None)
+        """'approved by X' / 'denied by X', or None when a person must decide first (input_required).
+
+        Only a person decides: the store (a decision made with `kafka-agent approvals`, the console or elicitation),
+        this run's approver (the terminal), or ``decisions`` given with ``decided_by`` (the run command, typed by a
+        person). Decisions passed without ``decided_by`` (an orchestrator's model) can deny, never approve.
+        """
+        pending = pending or next((a for a in record.pending_actions if a.tool_use_id == use_id), None)
         if pending is None:
-            token = args.get("confirm_token")
-            effect = record.previews.get(str(token)) if token else None
-            pending = PendingAction(
-                action_id=f"act-{uuid.uuid4().hex[:8]}",
-                tool_use_id=use_id,
-                tool=spec.name,
-                arguments=redact(args),
-                destructive=spec.destructive,
-                effect=effect or f"{spec.name} with {json.dumps(redact(args), default=str)}",
+            approval_id = self._approvals.register(record.task_id, spec.name, redact(args), effect)
+            pending = self._pending(spec, use_id, args, effect, "runtime", approval_id)
+        decision, decided_by = self._stored_decision(pending)
+        given = decisions.get(pending.action_id) or decisions.get(pending.approval_id)
+        if decision is None and given == "deny":
+            decision, decided_by = "deny", self.decided_by or "the orchestrator"
+            self._approvals.decide(pending.approval_id, approve=False, by=decided_by, reason="denied on resume")
+        elif decision is None and given == "approve" and self.decided_by:
+            decision, decided_by = "approve", self.decided_by
+            self._approvals.decide(pending.approval_id, approve=True, by=decided_by, reason="approved on resume")
+        elif decision is None and given == "approve":
+            record.notes.append(
+                f"{pending.action_id}: an approval passed with the resume call does not count as a person's; "
+                f"approve with `kafka-agent approvals approve {pending.approval_id}`."
             )
-        decision: Decision | None = decisions.get(pending.action_id)
-        decided_by = "orchestrator"
         if decision is None and self.approver is not None:
             decision = await self.approver(pending)
-            decided_by = "user"
+            if decision is not None:
+                decided_by = self.approver_name
+                self._approvals.decide(
+                    pending.approval_id, approve=decision == "approve", by=decided_by, reason="decided at the terminal"
+                )
         if decision is None:
             record.pending_actions = [pending]
-            await self._emit("input_required", pending.model_dump())
+            await self._emit("input_required", pending.model_dump(exclude={"confirm_token"}))
             return None
         record.pending_actions = [a for a in record.pending_actions if a.action_id != pending.action_id]
         record.approvals.append(
@@ -321,6 +425,17 @@ class Agent:
             )
         )
         return f"{'approved' if decision == 'approve' else 'denied'} by {decided_by}"
+
+    def _stored_decision(self, pending: PendingAction) -> tuple[Decision | None, str]:
+        record = self._approvals.get(pending.approval_id)
+        if record is None:
+            return None, ""
+        status = record.live_status(self._approvals.gate.clock())
+        if status == "approved":
+            return "approve", record.decided_by or "a person"
+        if status in ("denied", "expired", "used"):
+            return "deny", record.decided_by or f"the approval store ({status})"
+        return None, ""
 
     async def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.on_event is not None:

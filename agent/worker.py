@@ -8,6 +8,7 @@ up in the compacted ``agents.<peer>.results`` topic, so a task answered just bef
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -22,14 +23,16 @@ from agent.delegation import (
     ensure_topics,
     high_watermark,
     peer_tool_filter,
-    produce_json,
     producer,
+    replies_topic,
     results_topic,
+    send,
     tasks_topic,
     worker_name,
 )
 from agent.host import ToolHub
 from agent.prompts import peer_prompt
+from core.gate import Change, Gate, Requester
 from core.settings import Settings
 
 log = logging.getLogger("kafka_agent.worker")
@@ -75,20 +78,49 @@ class ResultsIndex:
         self.consumer.close()
 
 
+_AGENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def reply_refusal(settings: Settings, task: TaskMessage) -> str | None:
+    """Why this task's ``reply_to`` may not be written, or None: a worker answers only into the requester's own reply
+    topic under the agents' prefix (a task record naming any other topic would make a read-only peer write there)."""
+    if not _AGENT_NAME.match(task.requester):
+        return f"the requester name {task.requester[:80]!r} is not an agent name"
+    expected = replies_topic(settings, task.requester)
+    if task.reply_to != expected:
+        return f"reply_to {task.reply_to[:120]!r} is not the requester's own reply topic {expected!r}"
+    return None
+
+
 def _publish(
-    settings: Settings, prod: Any, peer: str, reply: ReplyMessage, reply_to: str, commit: Callable[[], Any]
+    settings: Settings,
+    prod: Any,
+    peer: str,
+    reply: ReplyMessage,
+    task: TaskMessage,
+    commit: Callable[[], Any],
+    requester: Requester,
 ) -> None:
     """Answer, then commit: a crash before the commit redelivers the task, and the results topic says it is done."""
-    produce_json(prod, results_topic(settings, peer), reply.correlation_id, reply, settings.request_timeout_s)
-    produce_json(prod, reply_to, reply.correlation_id, reply, settings.request_timeout_s)
+    asker = f"kafka-agent worker --agent {peer}"
+    send(settings, prod, results_topic(settings, peer), reply.correlation_id, reply, asker=asker, requester=requester)
+    send(settings, prod, task.reply_to, reply.correlation_id, reply, asker=asker, requester=requester)
     try:
         commit()
     except Exception as exc:  # e.g. the group rebalanced meanwhile: the task comes back, and the results topic
         log.warning("could not commit task %s (%s); it will be skipped when redelivered", reply.correlation_id, exc)
 
 
-async def run_worker(settings: Settings, peer: str, *, stop: threading.Event | None = None, max_tasks: int = 0) -> int:
-    """Serve tasks until ``stop`` is set (or ``max_tasks`` were answered); returns the number answered."""
+async def run_worker(
+    settings: Settings,
+    peer: str,
+    hub: Callable[[], ToolHub],
+    *,
+    stop: threading.Event | None = None,
+    max_tasks: int = 0,
+) -> int:
+    """Serve tasks until ``stop`` is set (or ``max_tasks`` were answered); returns the number answered. ``hub`` opens
+    the tool hub the peer's runs use (read-only tools of our server)."""
     from confluent_kafka import Consumer
 
     from agent.runner import Agent
@@ -98,7 +130,9 @@ async def run_worker(settings: Settings, peer: str, *, stop: threading.Event | N
     me = worker_name()
     results = results_topic(settings, peer)
     await anyio.to_thread.run_sync(
-        lambda: ensure_topics(settings, [tasks_topic(settings, peer), results], compacted={results})
+        lambda: ensure_topics(
+            settings, [tasks_topic(settings, peer), results], compacted={results}, asker=f"kafka-agent worker {peer}"
+        )
     )
     conf: dict[str, Any] = {**settings.cluster(None).librdkafka_config()}
     conf.update(
@@ -118,7 +152,7 @@ async def run_worker(settings: Settings, peer: str, *, stop: threading.Event | N
     answered = 0
     try:
         consumer.subscribe([tasks_topic(settings, peer)])
-        async with ToolHub(settings, extra_servers=False) as hub:
+        async with hub() as tools:
             log.info("worker %s serving %s", me, tasks_topic(settings, peer))
             print(f"worker {me} ready for {tasks_topic(settings, peer)}", flush=True)
             while not stop.is_set() and (max_tasks == 0 or answered < max_tasks):
@@ -140,10 +174,30 @@ async def run_worker(settings: Settings, peer: str, *, stop: threading.Event | N
                     log.info("task %s was already answered; not doing it twice", task.correlation_id)
                     await anyio.to_thread.run_sync(commit)
                     continue
+                refusal = reply_refusal(settings, task)
+                requester = Requester(f"worker:{peer}", f"worker {me} of {peer}")
+                if refusal is not None:
+                    log.warning("refusing task %s: %s", task.correlation_id, refusal)
+                    Gate(settings, transport="agent").record(
+                        Change(
+                            tool=f"kafka-agent worker --agent {peer}",
+                            cluster=settings.cluster(None).name,
+                            action="agent.message",
+                            resource_type="topic",
+                            resources=[task.reply_to[:249]],
+                            arguments={"correlation_id": task.correlation_id, "requester": task.requester[:80]},
+                        ),
+                        decision="refused",
+                        error=f"task refused, not run: {refusal}",
+                        requester=requester,
+                    )
+                    print(f"refused {task.correlation_id}: {refusal}", flush=True)
+                    await anyio.to_thread.run_sync(commit)
+                    continue
                 print(f"task {task.correlation_id} from {task.requester}", flush=True)
                 agent = Agent(
                     settings,
-                    hub,
+                    tools,
                     name=peer,
                     prompt=prompt,
                     approval="never",
@@ -164,7 +218,7 @@ async def run_worker(settings: Settings, peer: str, *, stop: threading.Event | N
                     usage=record.usage,
                 )
 
-                await anyio.to_thread.run_sync(partial(_publish, settings, prod, peer, reply, task.reply_to, commit))
+                await anyio.to_thread.run_sync(partial(_publish, settings, prod, peer, reply, task, commit, requester))
                 index.done[task.correlation_id] = reply
                 answered += 1
                 print(f"answered {task.correlation_id}: {record.status}", flush=True)

@@ -39,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
 async def _chat(settings: Any, console: Any, stdio: bool) -> None:
     from rich.panel import Panel
 
-    from agent.host import ToolHub
     from agent.runner import Agent
+    from cli.common import tool_hub
+    from core.gate.approvals import person
 
     async def approver(action: PendingAction) -> Decision:
         style = "red" if action.destructive else "yellow"
@@ -65,14 +66,16 @@ async def _chat(settings: Any, console: Any, stdio: bool) -> None:
                 )
             )
 
-    async with ToolHub(settings, transport="stdio" if stdio else "inprocess") as hub:
+    async with tool_hub(settings, stdio=stdio) as hub:
         console.print(f"[bold]kafka-streaming-agent[/bold] ({settings.model}, {len(hub.tools)} tools). Ctrl-D quits.")
         history: list[tuple[str, str]] = []  # earlier turns of this chat, so follow-up questions have context
         while True:
             task = await anyio.to_thread.run_sync(lambda: console.input("[bold green]you> [/bold green]"))
             if not task.strip():
                 continue
-            agent = Agent(settings, hub, approver=approver, on_event=on_event)
+            agent = Agent(
+                settings, hub, approver=approver, on_event=on_event, approver_name=f"{person()} at the terminal"
+            )
             record = await agent.run(task, history=history[-10:])
             history.append((task, record.output))
             console.print()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from core.settings import Settings
 
@@ -18,6 +19,16 @@ def add_common(parser: argparse.ArgumentParser) -> None:
         help="Reach the tools through a spawned `kafka-agent serve` (default: in process).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Log to stderr.")
+
+
+def tool_hub(settings: Settings, *, stdio: bool, extra_servers: bool = True) -> Any:
+    """The agent's tool hub on our server: in process (default), or a spawned `kafka-agent serve` over stdio."""
+    from agent.host import ToolHub
+    from mcp_server.server import build_server
+
+    if stdio:
+        return ToolHub(settings, transport="stdio", extra_servers=extra_servers)
+    return ToolHub(settings, extra_servers=extra_servers, server=lambda: build_server(settings, transport="agent"))
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

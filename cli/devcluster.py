@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{svc}: {sinfo.get('url')}")
             return 0
         if args.action == "down":
-            cluster.down(home, name=args.name, purge=args.purge)
+            stop_cluster(home, name=args.name, purge=args.purge)
             return 0
         st = cluster.status(home, name=args.name)
         if st is None:
@@ -92,3 +93,17 @@ def run(args: argparse.Namespace) -> int:
     except cluster.DevClusterError as exc:
         sys.stderr.write(f"kafka-agent dev-cluster {args.action}: {exc}\n")
         return 2
+
+
+def stop_cluster(
+    home: Path | None = None, *, name: str = "local", purge: bool = False, progress: Callable[[str], None] | None = None
+) -> bool:
+    """`dev-cluster down`: the cluster's stream runners, services and brokers."""
+    from devcluster import cluster
+    from devcluster.jars import stderr_progress
+    from streams.manager import stop_for_cluster
+
+    def stop_runners(servers: str, say: Callable[[str], None]) -> None:
+        stop_for_cluster(servers, progress=say)
+
+    return cluster.down(home, name=name, purge=purge, progress=progress or stderr_progress, before_stop=stop_runners)

@@ -26,6 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="start the local dev cluster first (kafka-agent dev-cluster up) and serve against it",
     )
     parser.add_argument("--log-level", default="WARNING", help="log level on stderr (default WARNING)")
+    # Internal: the agent's own stdio tool hub starts the server with this, so it binds consent to the run named in
+    # each request's _meta (a stdio server has exactly one client: the process that started it).
+    parser.add_argument("--agent-hub", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from mcp_server.server import build_server
 
-    build_server(settings, transport="stdio").run("stdio")
+    build_server(settings, transport="agent" if args.agent_hub else "stdio").run("stdio")
     return 0

@@ -20,7 +20,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     srv.add_argument("--port", type=int, default=8088, help="port (default 8088, ksqlDB's)")
     srv.add_argument("--cluster", default=None, help="configured cluster the engine runs on (default: the default)")
-    srv.add_argument("--allow-drop", action="store_true", help="allow DROP and TERMINATE through the facade")
+    srv.add_argument(
+        "--allow-drop",
+        action="store_true",
+        help="allow DROP and TERMINATE through the facade: your standing consent on dev (token-mode) clusters; "
+        "approve-mode clusters still need a person's approval of each (kafka-agent approvals approve)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,13 +87,14 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from core.app import build_app_context
+    from core.gate.approvals import person
     from core.settings import Settings
     from streams.ksql_facade import build_facade
 
-    app = build_app_context(Settings())
-    app.safety.transport = "ksql-facade"
+    app = build_app_context(Settings(), transport="ksql-facade")
     try:
-        facade = build_facade(app, args.cluster, allow_drop=args.allow_drop)
+        operator = f"{person()} (started the facade with --allow-drop)" if args.allow_drop else None
+        facade = build_facade(app, args.cluster, allow_drop=args.allow_drop, operator=operator)
         print(f"ksqlDB-compatible facade on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
         uvicorn.run(facade, host=args.host, port=args.port, log_level="warning")
     finally:

@@ -23,12 +23,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agent.worker import run_worker
+    from cli.common import tool_hub
 
     settings = settings_from(args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        anyio.run(lambda: run_worker(settings, args.agent, stop=stop, max_tasks=args.max_tasks))
+        anyio.run(
+            lambda: run_worker(
+                settings,
+                args.agent,
+                lambda: tool_hub(settings, stdio=args.stdio, extra_servers=False),
+                stop=stop,
+                max_tasks=args.max_tasks,
+            )
+        )
     except KafkaAgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

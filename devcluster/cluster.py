@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -418,9 +419,17 @@ def _reap(pid: int) -> None:
 
 
 def down(
-    home: Path | None = None, *, name: str = "local", purge: bool = False, progress: Progress = stderr_progress
+    home: Path | None = None,
+    *,
+    name: str = "local",
+    purge: bool = False,
+    progress: Progress = stderr_progress,
+    before_stop: Callable[[str, Progress], None] | None = None,
 ) -> bool:
-    """Stop the cluster's services and brokers (SIGTERM, wait, SIGKILL). Data stays unless ``purge``."""
+    """Stop the cluster's services and brokers (SIGTERM, wait, SIGKILL). Data stays unless ``purge``.
+
+    ``before_stop(bootstrap_servers, progress)`` runs first: the command line passes the stream runners' stop, so
+    runners of this cluster end with it (this package does not import the streams package)."""
     home = home or default_home()
     state = load_state(home, name)
     if state is None:
@@ -429,10 +438,8 @@ def down(
     from devcluster import services
 
     services.stop_all(home, state, progress=progress)
-    with contextlib.suppress(ImportError):  # stream runners of this cluster (cheap when none were ever started)
-        from streams.manager import stop_for_cluster
-
-        stop_for_cluster(state.bootstrap_servers, progress=progress)
+    if before_stop is not None:
+        before_stop(state.bootstrap_servers, progress)
     for node in state.nodes:
         if pid_alive(node.pid):
             progress(f"stopping broker {node.node_id} (pid {node.pid})")

@@ -25,14 +25,12 @@ from pydantic import BaseModel, Field
 
 from core.errors import Refused
 from core.gate import Change, ConsentRequired, Gate, Granted, Requester
+from core.gate.change import RUN_META_KEY
 
 if TYPE_CHECKING:
     from mcp_server.tools._base import Ctx
 
 QUESTION_KEY = "kafka_agent_confirm"
-# The agent's in-process hub names its run in the request's _meta under this key; only a server built for the agent
-# (transport "agent") believes it, since nothing else can reach that server.
-RUN_META_KEY = "kafka-agent/run"
 
 
 def requester_of(ctx: Ctx) -> Requester:
@@ -153,7 +151,7 @@ class ElicitConsent:
         expected = expected_answer(change)
         if action == "accept" and typed is not None and typed.strip() == expected:
             gate.record(change, decision="confirmed_by_person", result={"typed": expected}, requester=requester)
-            return Granted("confirmed_by_person", by=f"the person at {requester}")
+            return Granted("confirmed", by=f"the person at {requester} (typed {expected!r})")
         if action == "accept":
             message = f"The confirmation typed did not match {expected!r}; nothing was changed."
             decision = "mismatch"

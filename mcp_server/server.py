@@ -103,15 +103,48 @@ class KafkaMCPServer(MCPServer[AppContext]):
         message per argument instead of a validation dump."""
         from mcp_server.tools._args import check_arguments
 
+        from mcp.server.mcpserver.exceptions import ToolError
+
+        from mcp_server.tools._base import TOOL_KINDS
+
         self.ensure_tools()
         tool = self._tool_manager.get_tool(name)
         if tool is not None:
-            check_arguments(tool, arguments)
+            try:
+                check_arguments(tool, arguments)
+            except ToolError as exc:
+                if TOOL_KINDS.get(name, "write") != "read":
+                    _audit_refused_call(context, name, arguments, str(exc))
+                raise
         return await super().call_tool(name, arguments, context)
 
     def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
         self.ensure_tools()
         return super()._tool_input_schema(name)
+
+
+def _audit_refused_call(context: Any, name: str, arguments: dict[str, Any], error: str) -> None:
+    """A call to a tool that changes things, refused for its arguments, is audited like every other refusal."""
+    from core.gate import Change
+    from mcp_server.consent import requester_of
+    from mcp_server.tools._args import shorten
+
+    try:
+        app: AppContext = context.request_context.lifespan_context
+        requester = requester_of(context)
+    except (AttributeError, ValueError, LookupError):
+        return
+    shown = {str(k)[:60]: shorten(v) for k, v in list(arguments.items())[:20]}
+    cluster = arguments.get("cluster")
+    change = Change(
+        tool=name,
+        cluster=cluster if isinstance(cluster, str) else "",
+        action="tool.call",
+        resource_type="tool",
+        resources=[name],
+        arguments=shown,
+    )
+    app.gate.record(change, decision="refused", error=error, requester=requester)
 
 
 def _register_all(server: KafkaMCPServer) -> None:

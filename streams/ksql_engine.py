@@ -3,6 +3,18 @@ run on Kafka Streams runners, pull queries answered from a runner's store, push 
 
 Results use ksqlDB's REST entity shapes (``currentStatus``, ``streams``, ``tables``, ``queries``,
 ``sourceDescription``), so the REST facade can return them as they are.
+
+A batch of statements is planned before anything runs: ``plan(text)`` parses and checks every statement against a
+copy of the catalog and returns each change the batch will make on a real resource (``PlannedChange``):
+
+    topic.create    CREATE STREAM/TABLE ... WITH (PARTITIONS=n) of a missing topic; the sink of CSAS/CTAS
+    stream.deploy   a persistent query's runner application
+    stream.delete   DROP of a source written by a query, TERMINATE: the runner, its internal topics, its group
+    topic.delete    DROP ... DELETE TOPIC: the source's real topic
+
+``execute(text, applier)`` plans again, has the applier admit every change first (``Applier.prepare``), and only then
+runs the statements, each real change through ``Applier.apply`` (``streams.service``: the gate, one change at a time).
+Nothing runs when any statement fails to parse or check. The engine itself only reads the cluster (``Backend``).
 """
 
 from __future__ import annotations
@@ -11,11 +23,12 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
+from core.kafka.topics import validate_topic_name
 from streams import sql as q
 from streams.spec import StreamSpec, parse_spec
 
@@ -55,19 +68,66 @@ class Catalog(BaseModel):
     sequence: int = 0
 
 
+class AppResources(BaseModel):
+    """A deployed runner application, as far as deleting it is concerned."""
+
+    application_id: str = Field(description="Kafka Streams' application.id, also its consumer group.")
+    internal_topics: list[str] = Field(default_factory=list, description="Its repartition and changelog topics.")
+    status: str = Field(description="starting, running, stopped or failed.")
+
+
 class Backend(Protocol):
-    """What the engine needs from the cluster and the runners (see streams.service)."""
+    """What the engine reads from the cluster and the runners (see streams.service). It changes nothing: changes go
+    through the ``Applier`` of the call."""
 
     def topic_partitions(self, topic: str) -> int | None: ...
-    def create_topic(self, topic: str, partitions: int) -> None: ...
-    def delete_topic(self, topic: str) -> None: ...
-    def deploy(self, spec: StreamSpec) -> None: ...
-    def remove_app(self, name: str) -> None: ...
+    def topic_records(self, topic: str) -> int: ...
+    def default_replication_factor(self) -> int: ...
+    def app_resources(self, name: str) -> AppResources | None: ...
     def app_state(self, name: str) -> str: ...
     def query_app(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
     def tail(
         self, topic: str, *, earliest: bool, stop: threading.Event, timeout: float
     ) -> Iterator[tuple[str | None, Any]]: ...
+
+
+class PlannedChange(BaseModel):
+    """One change a statement makes on a real resource, with what it takes to make it."""
+
+    statement: str = Field(description="The statement that makes the change.")
+    action: Literal["topic.create", "topic.delete", "stream.deploy", "stream.delete"]
+    resource_type: Literal["topic", "stream"]
+    resources: list[str] = Field(
+        description="The real resources: a topic; a runner application (for stream.delete with its internal topics "
+        "and its consumer group)."
+    )
+    destructive: bool = False
+    effect: str = Field(description="What the change does, for the person who consents.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Facts for the policies (core.gate).")
+    topic: str | None = None
+    partitions: int | None = None
+    replication_factor: int | None = None
+    records: int | None = Field(None, description="topic.delete: records in the topic when planned.")
+    spec: StreamSpec | None = None
+    application: str | None = Field(None, description="stream.deploy/stream.delete: the runner application's name.")
+    application_id: str | None = None
+    internal_topics: list[str] = Field(default_factory=list)
+
+    def pairs(self) -> set[tuple[str, str]]:
+        """The (action, resource) pairs a consent for this change must cover."""
+        return {(self.action, r) for r in self.resources}
+
+
+class Applier(Protocol):
+    """Makes the planned changes of one call (streams.service: each through the gate)."""
+
+    def prepare(self, changes: list[PlannedChange]) -> None:
+        """Admit every change of the batch before any runs (raise to run nothing)."""
+        ...
+
+    def apply(self, change: PlannedChange) -> None:
+        """Make one change."""
+        ...
 
 
 class QueryResult(BaseModel):
@@ -78,6 +138,147 @@ class QueryResult(BaseModel):
     column_types: list[str]
     rows: list[list[Any]]
     kind: str = Field(description="pull or push")
+
+
+class _Effects:
+    """What statements do to real resources: recorded (planning), and also applied when an applier is given.
+
+    Topics and applications created or removed earlier in the same batch are remembered, so later statements of the
+    batch plan against the state the earlier ones leave."""
+
+    def __init__(self, backend: Backend, applier: Applier | None) -> None:
+        self.backend = backend
+        self.applier = applier
+        self.changes: list[PlannedChange] = []
+        self._topics: dict[str, int | None] = {}
+        self._apps: dict[str, AppResources | None] = {}
+
+    @property
+    def live(self) -> bool:
+        return self.applier is not None
+
+    def topic_partitions(self, topic: str) -> int | None:
+        if topic in self._topics:
+            return self._topics[topic]
+        return self.backend.topic_partitions(topic)
+
+    def _emit(self, change: PlannedChange) -> None:
+        self.changes.append(change)
+        if self.applier is not None:
+            self.applier.apply(change)
+
+    def create_topic(self, statement: str, topic: str, partitions: int, replication_factor: int | None) -> None:
+        validate_topic_name(topic)
+        if partitions < 1:
+            raise q.SqlError(f"PARTITIONS must be at least 1, got {partitions}.")
+        rf = replication_factor or self.backend.default_replication_factor()
+        self._emit(
+            PlannedChange(
+                statement=statement,
+                action="topic.create",
+                resource_type="topic",
+                resources=[topic],
+                effect=f"create topic {topic!r} ({partitions} partition(s), replication factor {rf})",
+                details={"partitions": partitions, "replication_factor": rf},
+                topic=topic,
+                partitions=partitions,
+                replication_factor=rf,
+            )
+        )
+        self._topics[topic] = partitions
+
+    def delete_topic(self, statement: str, topic: str, source: str) -> None:
+        partitions = self.topic_partitions(topic)
+        if partitions is None:
+            raise NotFound(
+                f"Topic {topic!r} of {source} does not exist, so DELETE TOPIC cannot delete it.",
+                hint=f"Drop {source} without DELETE TOPIC.",
+            )
+        records = 0 if topic in self._topics else self.backend.topic_records(topic)
+        self._emit(
+            PlannedChange(
+                statement=statement,
+                action="topic.delete",
+                resource_type="topic",
+                resources=[topic],
+                destructive=True,
+                effect=f"delete topic {topic!r} ({partitions} partition(s), ~{records} record(s)) and its records",
+                topic=topic,
+                partitions=partitions,
+                records=records,
+            )
+        )
+        self._topics[topic] = None
+
+    def deploy(self, statement: str, spec: StreamSpec, query_id: str) -> None:
+        inputs = [spec.source.topic] + ([spec.join.topic] if spec.join else [])
+        for topic in inputs:
+            if self.topic_partitions(topic) is None:
+                raise NotFound(f"Input topic {topic!r} of {query_id} does not exist.")
+        existing = self._apps[spec.name] if spec.name in self._apps else self.backend.app_resources(spec.name)
+        if existing is not None and existing.status in ("running", "starting"):
+            raise Conflict(
+                f"Stream application {spec.name!r} is already running.",
+                hint="Drop or TERMINATE the query that runs it first, or use another name.",
+            )
+        sink = spec.sink.topic
+        if self.topic_partitions(sink) is None:
+            partitions = spec.sink.partitions or self.topic_partitions(spec.source.topic) or 1
+            self.create_topic(statement, sink, partitions, spec.sink.replication_factor)
+        application_id = spec.application_id or f"ksa-{spec.name}"
+        self._emit(
+            PlannedChange(
+                statement=statement,
+                action="stream.deploy",
+                resource_type="stream",
+                resources=[spec.name],
+                effect=f"start stream application {spec.name!r} (query {query_id}): {spec.source.topic!r} -> {sink!r}",
+                details={
+                    "application_id": application_id,
+                    "replication_factor": self.backend.default_replication_factor(),
+                    "internal_topic_prefix": spec.internal_topic_prefix(),
+                },
+                spec=spec,
+                application=spec.name,
+                application_id=application_id,
+            )
+        )
+        self._apps[spec.name] = AppResources(application_id=application_id, status="running")
+
+    def remove_app(self, statement: str, app: str, query_id: str) -> None:
+        found = self._apps[app] if app in self._apps else self.backend.app_resources(app)
+        if found is None:
+            return  # no runner left (removed by hand): nothing real to delete
+        topics = sorted(found.internal_topics)
+        resources = list(dict.fromkeys([app, *topics, found.application_id]))
+        self._emit(
+            PlannedChange(
+                statement=statement,
+                action="stream.delete",
+                resource_type="stream",
+                resources=resources,
+                destructive=True,
+                effect=(
+                    f"stop stream application {app!r} (query {query_id}, {found.status}), delete its "
+                    f"{len(topics)} internal topic(s) ({', '.join(topics) or 'none'}) and its consumer group "
+                    f"{found.application_id!r}"
+                ),
+                application=app,
+                application_id=found.application_id,
+                internal_topics=topics,
+            )
+        )
+        self._apps[app] = None
+
+
+def _int_prop(props: dict[str, Any], name: str) -> int | None:
+    value = props.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise q.SqlError(f"{name} must be a whole number, got {value!r}.") from None
 
 
 class KsqlEngine:
@@ -100,30 +301,49 @@ class KsqlEngine:
         tmp.write_text(catalog.model_dump_json(indent=2), encoding="utf-8")
         tmp.replace(self.path)
 
+    def _commit(self, catalog: Catalog, fx: _Effects) -> None:
+        if fx.live:
+            self.save(catalog)
+
     # statements
 
-    def execute(self, text: str) -> list[dict[str, Any]]:
-        """Run every statement of ``text`` in order; SELECTs are refused here (use query())."""
-        results = []
+    def plan(self, text: str) -> list[PlannedChange]:
+        """Parse and check every statement of ``text`` and return the changes on real resources the batch will make,
+        in order. Changes nothing; raises on the first statement that does not parse or check."""
+        statements = self._parse_batch(text)
+        with self._lock:
+            return self._simulate(statements, self.load())
+
+    def execute(self, text: str, applier: Applier) -> list[dict[str, Any]]:
+        """Run every statement of ``text`` in order, after planning the whole batch and having ``applier`` admit every
+        change it makes (nothing runs otherwise). SELECTs are refused here (use query())."""
+        statements = self._parse_batch(text)
+        with self._lock:
+            catalog = self.load()
+            applier.prepare(self._simulate(statements, catalog))
+            fx = _Effects(self.backend, applier)
+            return [self._run(stmt, statement, catalog, fx) for stmt, statement in statements]
+
+    @staticmethod
+    def _parse_batch(text: str) -> list[tuple[q.Statement, str]]:
+        out: list[tuple[q.Statement, str]] = []
         for statement in q.split_statements(text):
             stmt = q.parse(statement)
             if isinstance(stmt, q.Query):
                 raise q.SqlError(
                     "SELECT is a query, not a statement.", hint="Send it to /query-stream (or kafka_ksql as a query)."
                 )
-            with self._lock:
-                results.append(self._run(stmt, statement))
-        return results
+            out.append((stmt, statement))
+        if not out:
+            raise q.SqlError("No SQL statement given.")
+        return out
 
-    def precheck(self, text: str) -> None:
-        """Parse every statement and check DROP/TERMINATE targets, changing nothing (before asking for consent)."""
-        catalog = self.load()
-        for statement in q.split_statements(text):
-            stmt = q.parse(statement)
-            if isinstance(stmt, q.Drop):
-                self._drop_target(stmt, catalog)
-            elif isinstance(stmt, q.Terminate) and stmt.query_id.upper() not in catalog.queries:
-                raise NotFound(f"Unknown query id {stmt.query_id!r}.", hint="SHOW QUERIES lists them.")
+    def _simulate(self, statements: list[tuple[q.Statement, str]], catalog: Catalog) -> list[PlannedChange]:
+        fx = _Effects(self.backend, None)
+        scratch = catalog.model_copy(deep=True)
+        for stmt, statement in statements:
+            self._run(stmt, statement, scratch, fx)
+        return fx.changes
 
     def _drop_target(self, stmt: q.Drop, catalog: Catalog) -> Source | None:
         src = catalog.sources.get(stmt.name)
@@ -148,27 +368,26 @@ class KsqlEngine:
             "warnings": [],
         }
 
-    def _run(self, stmt: q.Statement, text: str) -> dict[str, Any]:
-        catalog = self.load()
+    def _run(self, stmt: q.Statement, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
         if isinstance(stmt, q.CreateSource):
-            return self._create_source(stmt, text, catalog)
+            return self._create_source(stmt, text, catalog, fx)
         if isinstance(stmt, q.CreateAs):
-            return self._create_as(stmt, text, catalog)
+            return self._create_as(stmt, text, catalog, fx)
         if isinstance(stmt, q.Drop):
-            return self._drop(stmt, text, catalog)
+            return self._drop(stmt, text, catalog, fx)
         if isinstance(stmt, q.Terminate):
             query = catalog.queries.get(stmt.query_id.upper())
             if query is None:
                 raise NotFound(f"Unknown query id {stmt.query_id!r}.", hint="SHOW QUERIES lists them.")
-            self.backend.remove_app(query.app)
+            fx.remove_app(text, query.app, query.id)
             del catalog.queries[query.id]
             if query.sink in catalog.sources:
                 catalog.sources[query.sink].query_id = None
             catalog.sequence += 1
-            self.save(catalog)
+            self._commit(catalog, fx)
             return self._status(text, f"terminate/{query.id}/execute", "Query terminated.", catalog)
         if isinstance(stmt, q.Show):
-            return self._show(stmt, text, catalog)
+            return self._show(stmt, text, catalog, fx)
         if isinstance(stmt, q.Describe):
             src = self._source(catalog, stmt.name.upper())
             return {
@@ -198,7 +417,7 @@ class KsqlEngine:
             raise NotFound(f"{name} does not exist.", hint=f"Known streams and tables: {known}.")
         return src
 
-    def _create_source(self, stmt: q.CreateSource, text: str, catalog: Catalog) -> dict[str, Any]:
+    def _create_source(self, stmt: q.CreateSource, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
         if stmt.name in catalog.sources:
             if stmt.if_not_exists:
                 return self._status(text, f"{stmt.kind.lower()}/{stmt.name}/create", "Already exists.", catalog)
@@ -220,13 +439,14 @@ class KsqlEngine:
         timestamp = stmt.props.get("TIMESTAMP")
         if timestamp and not any(c.name.lower() == str(timestamp).lower() for c in stmt.columns):
             raise q.SqlError(f"TIMESTAMP column {timestamp!r} is not among the columns.")
-        if self.backend.topic_partitions(str(topic)) is None:
-            partitions = stmt.props.get("PARTITIONS")
+        partitions = _int_prop(stmt.props, "PARTITIONS")
+        replicas = _int_prop(stmt.props, "REPLICAS")
+        if fx.topic_partitions(str(topic)) is None:
             if partitions is None:
                 raise NotFound(
                     f"Topic {topic!r} does not exist.", hint="Create it, or add PARTITIONS=n to the WITH clause."
                 )
-            self.backend.create_topic(str(topic), int(partitions))
+            fx.create_topic(text, str(topic), partitions, replicas)
         catalog.sources[stmt.name] = Source(
             name=stmt.name,
             kind=stmt.kind,
@@ -236,19 +456,19 @@ class KsqlEngine:
             statement=text,
         )
         catalog.sequence += 1
-        self.save(catalog)
+        self._commit(catalog, fx)
         return self._status(
             text, f"{stmt.kind.lower()}/{stmt.name}/create", f"{stmt.kind.capitalize()} created", catalog
         )
 
-    def _create_as(self, stmt: q.CreateAs, text: str, catalog: Catalog) -> dict[str, Any]:
+    def _create_as(self, stmt: q.CreateAs, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
         if stmt.name in catalog.sources:
             raise q.SqlError(f"{stmt.name} already exists.", hint=f"DROP {stmt.kind} {stmt.name} first.")
         compiled = compile_create_as(stmt, catalog)
         catalog.sequence += 1
         prefix = "CTAS" if stmt.kind == "TABLE" else "CSAS"
         query_id = f"{prefix}_{stmt.name}_{catalog.sequence}"
-        self.backend.deploy(compiled.spec)
+        fx.deploy(text, compiled.spec, query_id)
         catalog.sources[stmt.name] = Source(
             name=stmt.name,
             kind=stmt.kind,
@@ -260,24 +480,24 @@ class KsqlEngine:
             statement=text,
         )
         catalog.queries[query_id] = PersistentQuery(id=query_id, sink=stmt.name, app=compiled.spec.name, statement=text)
-        self.save(catalog)
+        self._commit(catalog, fx)
         return self._status(
             text, f"{stmt.kind.lower()}/{stmt.name}/create", f"Created query with ID {query_id}", catalog
         )
 
-    def _drop(self, stmt: q.Drop, text: str, catalog: Catalog) -> dict[str, Any]:
+    def _drop(self, stmt: q.Drop, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
         src = self._drop_target(stmt, catalog)
         if src is None:
             return self._status(text, f"{stmt.kind.lower()}/{stmt.name}/drop", "Nothing to drop.", catalog)
         if src.query_id:
             query = catalog.queries.pop(src.query_id, None)
             if query:
-                self.backend.remove_app(query.app)
+                fx.remove_app(text, query.app, query.id)
         if stmt.delete_topic:
-            self.backend.delete_topic(src.topic)
+            fx.delete_topic(text, src.topic, f"{stmt.kind} {stmt.name}")
         del catalog.sources[stmt.name]
         catalog.sequence += 1
-        self.save(catalog)
+        self._commit(catalog, fx)
         return self._status(
             text,
             f"{stmt.kind.lower()}/{stmt.name}/drop",
@@ -285,11 +505,11 @@ class KsqlEngine:
             catalog,
         )
 
-    def _show(self, stmt: q.Show, text: str, catalog: Catalog) -> dict[str, Any]:
+    def _show(self, stmt: q.Show, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
         if stmt.what == "QUERIES":
             queries = []
             for query in catalog.queries.values():
-                state = self.backend.app_state(query.app)
+                state = self.backend.app_state(query.app) if fx.live else "UNKNOWN"
                 sink = catalog.sources.get(query.sink)
                 queries.append(
                     {

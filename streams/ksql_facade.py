@@ -12,8 +12,13 @@ Endpoints (as ksqlDB documents them):
   LIMIT, ``/close-query`` or the client going away.
 - ``POST /close-query``: ``{"queryId": "..."}`` ends a push query.
 
-``DROP`` and ``TERMINATE`` are refused unless the facade was started with ``--allow-drop`` (ksqlDB clients cannot
-go through the MCP consent flow). Started with ``kafka-agent streams sql-server``; binds 127.0.0.1 by default.
+Every statement batch is planned first (nothing runs if any statement fails) and each change it makes on a real
+resource goes through the gate as its own change (policies, protected topics, one audit line each), asked for by
+``facade:<cluster>``. ``DROP`` and ``TERMINATE`` are refused unless the facade was started with ``--allow-drop``
+(ksqlDB clients cannot go through the MCP consent flow); with it, the operator's standing consent covers them on
+token-mode (dev) clusters, while an approve-mode cluster answers with a pending approval that a person grants
+(`kafka-agent approvals approve <id>`) before the client sends the same statement again. Started with
+``kafka-agent streams sql-server``; binds 127.0.0.1 by default.
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ from starlette.routing import Route
 
 from core.app import AppContext
 from core.errors import KafkaAgentError, KafkaOperationError, NotFound, Refused
+from core.gate import ConsentRequired, NoConsent, Requester, StandingConsent
 from streams import service
 
 KSQL_MEDIA = "application/vnd.ksql.v1+json"
 DELIMITED_MEDIA = "application/vnd.ksqlapi.delimited.v1"
 VERSION = "0.29.0"
 PUSH_QUERY_MAX_S = 3600.0
+TOOL = "ksql_facade"
 _END = object()
 
 
@@ -47,13 +54,40 @@ def _error(message: str, sql: str = "", status: int = 400, code: int = 40001) ->
     return JSONResponse(body, status_code=status, media_type=KSQL_MEDIA)
 
 
-def build_facade(app: AppContext, cluster: str | None = None, *, allow_drop: bool = False) -> Starlette:
+def _pending(exc: ConsentRequired, sql: str, cluster: str) -> JSONResponse:
+    """A change waiting for consent: the approval a person must grant before the client resends the statement."""
+    preview = exc.preview
+    if preview is None or preview.approval_id is None:
+        return _error(f"{exc}: this facade cannot ask for consent; nothing was changed.", sql, status=403, code=40300)
+    return _error(
+        f"Nothing was changed: cluster {cluster!r} needs a person's approval for this ({preview.effect}). Approval "
+        f"{preview.approval_id} is pending until {preview.expires_at}: a person must review it with `kafka-agent "
+        f"approvals show {preview.approval_id}` and run `kafka-agent approvals approve {preview.approval_id}`; then "
+        "send exactly the same statement again.",
+        sql,
+    )
+
+
+def build_facade(
+    app: AppContext, cluster: str | None = None, *, allow_drop: bool = False, operator: str | None = None
+) -> Starlette:
+    """The facade over the built-in engine of ``cluster``. ``allow_drop``: the standing consent of ``operator`` (who
+    started it) to DROP and TERMINATE, honoured on token-mode clusters; approve-mode clusters ask for an approval."""
     cfg = app.clients.cluster(cluster)
     active: dict[str, threading.Event] = {}
     commands: dict[str, dict[str, Any]] = {}
+    requester = Requester(f"facade:{cfg.name}", f"ksqlDB facade of cluster {cfg.name}")
+    standing = StandingConsent(by=operator or "the operator who started the facade with --allow-drop")
 
     def engine() -> Any:
         return service.engine(app, cfg.name)
+
+    def run_statements(sql: str) -> list[dict[str, Any]]:
+        batch = service.plan_batch(app, cfg.name, sql, tool=TOOL, requester=requester)
+        if batch.change is None:
+            return batch.run_unchanged()
+        consent = standing if allow_drop else NoConsent("the ksqlDB facade was started without --allow-drop")
+        return app.gate.perform(batch.change, batch.run, requester=requester, consent=consent, effect=batch.effect)
 
     async def info(_: Request) -> Response:
         return JSONResponse(
@@ -92,7 +126,9 @@ def build_facade(app: AppContext, cluster: str | None = None, *, allow_drop: boo
         if re.match(r"(?is)^\s*SELECT\b", sql):
             return _error("SELECT queries go to /query-stream.", sql)
         try:
-            results = await anyio.to_thread.run_sync(engine().execute, sql)
+            results = await anyio.to_thread.run_sync(run_statements, sql)
+        except ConsentRequired as pending:
+            return _pending(pending, sql, cfg.name)
         except KafkaAgentError as exc:
             return _error(str(exc), sql, status=403 if isinstance(exc, Refused) else 400)
         for entity in results:

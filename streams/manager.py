@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -31,7 +31,10 @@ from core.procs import pid_alive
 from core.settings import ClusterConfig, Settings, default_data_dir
 from streams.spec import StreamSpec
 
-JAVA_DIR = Path(__file__).resolve().parents[2] / "streams" / "java"
+if TYPE_CHECKING:
+    from core.gate import Permit
+
+JAVA_DIR = Path(__file__).resolve().parent / "java"
 RUNNER_MAIN = "io.ksa.streams.Runner"
 RUNNER_MARK = "-Dksa.streams.runner="
 
@@ -281,9 +284,17 @@ class StreamsManager:
         return proc.stdout.strip()
 
     def launch(
-        self, spec: StreamSpec, cfg: ClusterConfig, *, replication_factor: int | None = None, wait_s: float = 60.0
+        self,
+        permit: Permit,
+        spec: StreamSpec,
+        cfg: ClusterConfig,
+        *,
+        replication_factor: int | None = None,
+        wait_s: float = 60.0,
     ) -> RunnerRecord:
-        """Start (or restart) the runner of ``spec``; returns once its HTTP endpoint answers."""
+        """Start (or restart) the runner of ``spec`` (``permit``: ``stream.deploy`` of it); returns once its HTTP
+        endpoint answers."""
+        permit.require("stream.deploy", spec.name)
         folder = self.app_dir(spec.name)
         if self._record_path(spec.name).exists():
             old = self.get(spec.name)
@@ -361,7 +372,9 @@ class StreamsManager:
         self._save(record)
         raise OperationTimeout(f"The runner for {spec.name!r} did not start within {wait_s:.0f}s.")
 
-    def stop(self, name: str, *, hard: bool = False, timeout: float = 30.0) -> RunnerRecord:
+    def stop(self, permit: Permit, name: str, *, hard: bool = False, timeout: float = 30.0) -> RunnerRecord:
+        """Stop the runner (``permit``: ``stream.stop`` of it); its state, offsets and internal topics stay."""
+        permit.require("stream.stop", name)
         record = self.get(name)
         if record.pid:
             terminate(record.pid, timeout=timeout, hard=hard)
@@ -371,10 +384,13 @@ class StreamsManager:
         self._save(record)
         return record
 
-    def remove(self, name: str) -> None:
+    def remove(self, permit: Permit, name: str) -> None:
+        """Stop the runner when it runs and delete its folder (``permit``: ``stream.delete`` of it, which implies
+        ``stream.stop``)."""
+        permit.require("stream.delete", name)
         record = self.get(name)
         if record.status in ("running", "starting"):
-            self.stop(name)
+            self.stop(permit, name)
         shutil.rmtree(self.app_dir(name), ignore_errors=True)
 
     # talking to a runner

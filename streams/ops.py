@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from core.errors import NotFound, translate_kafka_error
 from core.kafka._futures import metadata, wait
 from streams.spec import StreamSpec
+
+if TYPE_CHECKING:
+    from core.gate import Permit
 
 
 class DeployPlan(BaseModel):
@@ -75,9 +78,13 @@ class CleanupResult(BaseModel):
 
 
 def delete_application_resources(
-    admin: Any, application_id: str, topics: list[str], *, timeout: float
+    permit: Permit, admin: Any, application_id: str, topics: list[str], *, timeout: float
 ) -> CleanupResult:
-    """Delete the internal topics and the application's consumer group; per-entity results."""
+    """Delete the internal topics and the application's consumer group (``permit`` must cover ``topic.delete`` of
+    each topic and ``group.delete`` of the group); per-entity results."""
+    for topic in topics:
+        permit.require("topic.delete", topic)
+    permit.require("group.delete", application_id)
     result = CleanupResult()
     if topics:
         futures = admin.delete_topics(topics, operation_timeout=timeout, request_timeout=timeout)

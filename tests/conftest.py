@@ -66,9 +66,9 @@ def _start(name: str, *, brokers: int, sasl: bool) -> ClusterHandle:
 def _stop(cluster: ClusterHandle) -> None:
     if REUSE or cluster.home is None:
         return
-    from devcluster.cluster import down
+    from cli.devcluster import stop_cluster
 
-    down(cluster.home, name=cluster.name, purge=True)
+    stop_cluster(cluster.home, name=cluster.name, purge=True)
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,9 @@ class Requester:
 
 
 SYSTEM = Requester("system", "the server itself")
+# The agent's in-process tool hub names its run in a request's _meta under this key; only the server the agent builds
+# in process for itself believes it (nothing else can reach that server).
+RUN_META_KEY = "kafka-agent/run"
 
 
 class Change(BaseModel):
@@ -97,13 +100,25 @@ class Permit:
     """Proof that the gate let one change through. Only ``Gate`` makes them; a function that changes something
     takes one and checks it covers what it is about to do."""
 
-    __slots__ = ("change", "requester")
+    __slots__ = ("change", "decided_by", "decision", "requester")
 
-    def __init__(self, change: Change, requester: Requester, *, _key: object = None) -> None:
+    def __init__(
+        self,
+        change: Change,
+        requester: Requester,
+        *,
+        _key: object = None,
+        decision: str = "allowed",
+        decided_by: str = "",
+    ) -> None:
         if _key is not _GATE_ONLY:
             raise TypeError("Permits are made by the gate only (core.gate.Gate.perform).")
         self.change = change
         self.requester = requester
+        # The gate's decision on this change and who made it (a batch that performs its parts one by one hands this
+        # consent on to them: core.gate.consent.Grant / Preapproved).
+        self.decision = decision
+        self.decided_by = decided_by
 
     def require(self, action: str, resource: str) -> None:
         """Raise ``Refused`` unless this permit covers ``action`` on ``resource``."""

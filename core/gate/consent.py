@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from core.errors import Refused
+from core.errors import KafkaAgentError, Refused
 from core.gate.change import Change, Requester
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class TokenConsent:
         if self.token:
             try:
                 store.redeem_token(self.token, requester=requester, change=change)
-            except Refused as exc:
+            except KafkaAgentError as exc:
                 gate.record(change, decision="refused", error=str(exc), requester=requester)
                 raise
             return Granted("confirmed", by=str(requester))
@@ -136,7 +136,7 @@ class ApprovalConsent:
         store = gate.store
         try:
             record = store.redeem_approval(change, requester=requester, approval_id=self.approval_id)
-        except Refused as exc:
+        except KafkaAgentError as exc:
             gate.record(change, decision="refused", error=str(exc), requester=requester)
             raise
         if record is not None:

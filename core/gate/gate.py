@@ -144,7 +144,12 @@ class Gate:
         return bool(DEFAULT_PROTECTED.match(topic) or (self._protected_extra and self._protected_extra.search(topic)))
 
     def consent_mode(self, cluster: str) -> ConsentMode:
+        """The cluster's consent mode; for '*' (memory records of several clusters) the strictest configured one;
+        an unknown cluster gets the strictest of all (approve)."""
+        order: list[ConsentMode] = ["token", "elicit", "approve"]
         try:
+            if cluster == "*":
+                return max((c.consent_mode() for c in self.settings.clusters().values()), key=order.index)
             return self.settings.cluster(cluster).consent_mode()
         except KafkaAgentError:
             return "approve"
@@ -262,10 +267,12 @@ class Gate:
         requester: Requester = SYSTEM,
         consent: Consent | None = None,
         effect: str = "",
+        summarize: Callable[[T], Any] | None = None,
     ) -> T:
-        """Admit the change, do it with a permit, and audit the outcome (synchronous callers)."""
+        """Admit the change, do it with a permit, and audit the outcome (synchronous callers). ``summarize`` turns a
+        large result into what the audit line keeps."""
         granted = self.admit(change, requester=requester, consent=consent, effect=effect)
-        return self._act(change, act, granted, requester)
+        return self._act(change, act, granted, requester, summarize)
 
     async def aperform(
         self,
@@ -275,11 +282,13 @@ class Gate:
         requester: Requester = SYSTEM,
         consent: Consent | AsyncConsent | None = None,
         effect: str = "",
+        summarize: Callable[[T], Any] | None = None,
     ) -> T:
         """Admit the change, do it with a permit, and audit the outcome. A plain function ``act`` runs off the
-        event loop (it may block on Kafka); an async one is awaited."""
+        event loop (it may block on Kafka); an async one is awaited. ``summarize`` turns a large result into what the
+        audit line keeps."""
         granted = await self.aadmit(change, requester=requester, consent=consent, effect=effect)
-        permit = Permit(change, requester, _key=_GATE_ONLY)
+        permit = Permit(change, requester, _key=_GATE_ONLY, decision=granted.decision, decided_by=granted.by)
         try:
             if inspect.iscoroutinefunction(act):
                 result: T = await act(permit)
@@ -288,17 +297,36 @@ class Gate:
         except Exception as exc:
             self.record(change, decision=granted.decision, error=str(exc), requester=requester, decided_by=granted.by)
             raise
-        self.record(change, decision=granted.decision, result=_dump(result), requester=requester, decided_by=granted.by)
+        self.record(
+            change,
+            decision=granted.decision,
+            result=_dump(summarize(result) if summarize else result),
+            requester=requester,
+            decided_by=granted.by,
+        )
         return result
 
-    def _act(self, change: Change, act: Callable[[Permit], T], granted: Granted, requester: Requester) -> T:
-        permit = Permit(change, requester, _key=_GATE_ONLY)
+    def _act(
+        self,
+        change: Change,
+        act: Callable[[Permit], T],
+        granted: Granted,
+        requester: Requester,
+        summarize: Callable[[T], Any] | None = None,
+    ) -> T:
+        permit = Permit(change, requester, _key=_GATE_ONLY, decision=granted.decision, decided_by=granted.by)
         try:
             result = act(permit)
         except Exception as exc:
             self.record(change, decision=granted.decision, error=str(exc), requester=requester, decided_by=granted.by)
             raise
-        self.record(change, decision=granted.decision, result=_dump(result), requester=requester, decided_by=granted.by)
+        self.record(
+            change,
+            decision=granted.decision,
+            result=_dump(summarize(result) if summarize else result),
+            requester=requester,
+            decided_by=granted.by,
+        )
         return result
 
     # --- audit ----------------------------------------------------------------------------------------------------

@@ -47,6 +47,12 @@ class KafkaConsentStore(ConsentStore):
             {**base, "group.id": f"kafka-agent-consent-{secrets.token_hex(4)}", "enable.auto.commit": False}
         )
         self._consumer.assign([TopicPartition(self.topic, 0, 0)])
+        # A consumer is not shared between threads: the tail thread owns the one above, this one answers the
+        # "where does the log end now" question for readers.
+        self._offsets = Consumer(
+            {**base, "group.id": f"kafka-agent-consent-{secrets.token_hex(4)}", "enable.auto.commit": False}
+        )
+        self._offsets_lock = threading.Lock()
         self._cond = threading.Condition()
         self._view: dict[str, ConsentRecord] = {}
         self._first_claim: dict[str, str] = {}
@@ -142,7 +148,8 @@ class KafkaConsentStore(ConsentStore):
         from confluent_kafka import TopicPartition
 
         try:
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=self.timeout)
+            with self._offsets_lock:
+                _low, high = self._offsets.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=self.timeout)
         except Exception as exc:
             raise translate_kafka_error(exc, what=f"read the consent topic {self.topic}") from exc
         if high > 0:
@@ -199,5 +206,6 @@ class KafkaConsentStore(ConsentStore):
         self._thread.join(timeout=5)
         try:
             self._consumer.close()
+            self._offsets.close()
         finally:
             self._producer.flush(5)

@@ -13,6 +13,7 @@ and returns findings. How much a finding weighs depends on the cluster's profile
     consumer-auto-commit              refuse      warn     warn    yes
     unlimited-retention               refuse      warn     allow   yes
     schema-compatibility              refuse      refuse   warn    no
+    production-load-test              refuse      allow    allow   no
 
     * a topic declared high-throughput (``high_throughput`` / ``expected_msgs_per_sec``) warns in dev too.
 
@@ -251,6 +252,14 @@ def _schema(f: Facts) -> list[str]:
     return [f"The new schema{where} breaks the subject's compatibility: " + ("; ".join(reasons) or "no detail given")]
 
 
+def _production_load(f: Facts) -> list[str]:
+    if f.action not in ("perf.test", "eos.verify") or f.details.get("allowed_by_caller"):
+        return []
+    if f.action == "perf.test":
+        return ["A performance test writes load to a topic (a scratch topic, or the one named)."]
+    return ["The exactly-once verification creates and writes two scratch topics."]
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         name="single-partition-high-throughput",
@@ -335,6 +344,16 @@ RULES: tuple[Rule, ...] = (
         overridable=False,
         severity={"production": "refuse", "staging": "refuse", "dev": "warn"},
         check=_schema,
+    ),
+    Rule(
+        name="production-load-test",
+        title="No load tests on production unless named",
+        why="A measurement's records and scratch topics compete with real traffic and land in real consumers' view.",
+        fix="Run it on staging; on production name the topic in both topic and allow_production_topic "
+        "(kafka_perf_test), or pass allow_production=true (kafka_verify_exactly_once) when the user agrees.",
+        overridable=False,
+        severity={"production": "refuse", "staging": "allow", "dev": "allow"},
+        check=_production_load,
     ),
 )
 

@@ -113,7 +113,12 @@ class ConsentStore:
                 "The confirmation token is unknown or was already used.",
                 hint="Call the tool again without confirm_token to get a new one.",
             )
-        self._check_binding(record, requester, change, what="confirmation token")
+        try:
+            self._check_binding(record, requester, change, what="confirmation token")
+        except (InvalidArgument, Refused):
+            # A token shown with other arguments, or by someone else, is spent: it gets one try.
+            self._claim(record.id, "approved", self.clock())
+            raise
         status = record.live_status(self.clock())
         if status == "expired":
             raise InvalidArgument(
@@ -170,8 +175,10 @@ class ConsentStore:
             ]
         for record in sorted(candidates, key=lambda r: r.created):
             status = record.live_status(now)
-            if status == "approved" and self._claim(record.id, "approved", now):
-                return record
+            if status == "approved":
+                if self._claim(record.id, "approved", now):
+                    return record
+                status = "used"  # another call (another server, perhaps) redeemed it first
             if status == "denied" and approval_id:
                 raise Refused(
                     f"{record.decided_by or 'A person'} denied approval {record.id} ({record.reason or 'no reason'}); "

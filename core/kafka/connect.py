@@ -1,17 +1,23 @@
 """Kafka Connect work over the worker's REST API: plain functions taking a ``RestClient``, returning pydantic
-models. Creation and updates are validated first through ``config/validate`` and refused with per-field errors."""
+models. Creation and updates are validated first through ``config/validate`` and refused with per-field errors.
+
+The functions that change the worker (``put_connector``, ``pause``, ``resume``, ``restart``, ``delete``) take the
+gate's ``Permit`` first and require ``connector.<put|pause|resume|restart|delete>`` on the connector's name."""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 from core.errors import InvalidArgument, NotFound
 from core.services.rest import RestClient
+
+if TYPE_CHECKING:
+    from core.gate import Permit
 
 
 class Plugin(BaseModel):
@@ -161,6 +167,7 @@ def validate_config(rest: RestClient, config: dict[str, str]) -> ValidationRepor
         f"/connector-plugins/{quote(cls, safe='')}/config/validate",
         json=config,
         what=f"validate a {cls} config",
+        read_only=True,
     )
     errors = [
         FieldError(field=c["value"]["name"], value=c["value"].get("value"), errors=list(c["value"]["errors"]))
@@ -176,8 +183,9 @@ def validate_config(rest: RestClient, config: dict[str, str]) -> ValidationRepor
     )
 
 
-def put_connector(rest: RestClient, name: str, config: dict[str, Any]) -> ConnectorWriteResult:
+def put_connector(permit: Permit, rest: RestClient, name: str, config: dict[str, Any]) -> ConnectorWriteResult:
     """Create or update: validate first, refuse with per-field errors, then PUT /connectors/{name}/config."""
+    permit.require("connector.put", name)
     conf = {str(k): str(v) for k, v in config.items()}
     if conf.get("name", name) != name:
         raise InvalidArgument(f"The config's name {conf['name']!r} differs from the connector name {name!r}.")
@@ -196,33 +204,39 @@ def put_connector(rest: RestClient, name: str, config: dict[str, Any]) -> Connec
         exists = True
     except NotFound:
         exists = False
-    rest.request("PUT", f"/connectors/{_n(name)}/config", json=conf, what=f"write connector {name!r}")
+    rest.request("PUT", f"/connectors/{_n(name)}/config", json=conf, what=f"write connector {name!r}", permit=permit)
     status = None
     with contextlib.suppress(NotFound):  # just created: the status topic may not have it yet
         status = connector_status(rest, name)
     return ConnectorWriteResult(name=name, created=not exists, validation=report, config=conf, status=status)
 
 
-def pause(rest: RestClient, name: str) -> ConnectorActionResult:
-    rest.request("PUT", f"/connectors/{_n(name)}/pause", what=f"pause connector {name!r}")
+def pause(permit: Permit, rest: RestClient, name: str) -> ConnectorActionResult:
+    permit.require("connector.pause", name)
+    rest.request("PUT", f"/connectors/{_n(name)}/pause", what=f"pause connector {name!r}", permit=permit)
     return ConnectorActionResult(name=name, action="pause", accepted=True, status=_settle(rest, name, "PAUSED"))
 
 
-def resume(rest: RestClient, name: str) -> ConnectorActionResult:
-    rest.request("PUT", f"/connectors/{_n(name)}/resume", what=f"resume connector {name!r}")
+def resume(permit: Permit, rest: RestClient, name: str) -> ConnectorActionResult:
+    permit.require("connector.resume", name)
+    rest.request("PUT", f"/connectors/{_n(name)}/resume", what=f"resume connector {name!r}", permit=permit)
     return ConnectorActionResult(name=name, action="resume", accepted=True, status=_settle(rest, name, "RUNNING"))
 
 
 def restart(
-    rest: RestClient, name: str, *, include_tasks: bool = True, only_failed: bool = True
+    permit: Permit, rest: RestClient, name: str, *, include_tasks: bool = True, only_failed: bool = True
 ) -> ConnectorActionResult:
+    permit.require("connector.restart", name)
     params = {"includeTasks": str(include_tasks).lower(), "onlyFailed": str(only_failed).lower()}
-    rest.request("POST", f"/connectors/{_n(name)}/restart", params=params, what=f"restart connector {name!r}")
+    rest.request(
+        "POST", f"/connectors/{_n(name)}/restart", params=params, what=f"restart connector {name!r}", permit=permit
+    )
     return ConnectorActionResult(name=name, action="restart", accepted=True, status=connector_status(rest, name))
 
 
-def delete(rest: RestClient, name: str) -> ConnectorActionResult:
-    rest.request("DELETE", f"/connectors/{_n(name)}", what=f"delete connector {name!r}")
+def delete(permit: Permit, rest: RestClient, name: str) -> ConnectorActionResult:
+    permit.require("connector.delete", name)
+    rest.request("DELETE", f"/connectors/{_n(name)}", what=f"delete connector {name!r}", permit=permit)
     return ConnectorActionResult(name=name, action="delete", accepted=True)
 
 

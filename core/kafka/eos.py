@@ -20,11 +20,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from core.errors import InvalidArgument, translate_kafka_error
+
+if TYPE_CHECKING:
+    from core.gate import Permit
 
 Fault = Literal["none", "duplicate", "read_uncommitted"]
 Progress = Callable[[float, float, str], None]
@@ -112,7 +115,13 @@ def _check(topic: str, values: list[str], committed: set[int], aborted: set[int]
     )
 
 
+def scratch_names(run: str) -> tuple[str, str, str]:
+    """The input topic, output topic and consumer group of one verification run."""
+    return f"kafka-agent-eos-{run}-in", f"kafka-agent-eos-{run}-out", f"kafka-agent-eos-{run}"
+
+
 def verify_exactly_once(
+    permit: Permit,
     admin: Any,
     base_conf: dict[str, Any],
     consumer_base: dict[str, Any],
@@ -126,6 +135,7 @@ def verify_exactly_once(
     max_seconds: float = 90.0,
     keep_topics: bool = False,
     progress: Progress = _noop,
+    run: str,
 ) -> EosReport:
     from confluent_kafka.admin import NewTopic
 
@@ -133,8 +143,11 @@ def verify_exactly_once(
         raise InvalidArgument("transactions must be 1..200 and records_per_transaction 1..1000.")
     if abort_every < 2:
         raise InvalidArgument("abort_every must be at least 2 (1 would abort every transaction).")
-    run = uuid.uuid4().hex[:10]
-    src, dst, group = f"kafka-agent-eos-{run}-in", f"kafka-agent-eos-{run}-out", f"kafka-agent-eos-{run}"
+    src, dst, group = scratch_names(run)
+    for topic in (src, dst):
+        permit.require("topic.create", topic)
+        permit.require("topic.delete", topic)
+    permit.require("group.delete", group)
     partitions = [0, 1, 2]
     deadline = time.monotonic() + max_seconds
     futures = admin.create_topics(
@@ -149,6 +162,7 @@ def verify_exactly_once(
     deleted = False
     try:
         report = _run(
+            permit,
             admin,
             base_conf,
             consumer_base,
@@ -181,6 +195,7 @@ def verify_exactly_once(
 
 
 def _run(
+    permit: Permit,
     admin: Any,
     base_conf: dict[str, Any],
     consumer_base: dict[str, Any],
@@ -199,6 +214,8 @@ def _run(
 ) -> EosReport:
     from confluent_kafka import Consumer, TopicPartition
 
+    permit.require("topic.produce", src)
+    permit.require("topic.produce", dst)
     total_steps = 3.0
     # 1. transactional writes with deliberate aborts
     committed: set[int] = set()

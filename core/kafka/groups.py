@@ -16,6 +16,8 @@ from core.kafka.offsets import list_offsets
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
+    from core.gate import Permit
+
 # librdkafka reports "no committed offset" as OFFSET_INVALID (-1001).
 NO_OFFSET = -1001
 ACTIVE_STATES = {"STABLE", "PREPARING_REBALANCING", "COMPLETING_REBALANCING", "ASSIGNING", "RECONCILING"}
@@ -397,10 +399,11 @@ _VALUE_HINT = (
 )
 
 
-def apply_reset(admin: AdminClient, group: str, plan: list[OffsetPlanEntry], *, timeout: float) -> None:
+def apply_reset(permit: Permit, admin: AdminClient, group: str, plan: list[OffsetPlanEntry], *, timeout: float) -> None:
     """Commit the planned offsets for the group (refused by the coordinator if members joined meanwhile)."""
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
+    permit.require("group.offsets.reset", group)
     if not plan:
         return
     tps = [TopicPartition(e.topic, e.partition, e.planned) for e in plan]
@@ -411,7 +414,8 @@ def apply_reset(admin: AdminClient, group: str, plan: list[OffsetPlanEntry], *, 
         raise Conflict(f"The coordinator refused part of the reset of group {group!r}: {'; '.join(errors)}.")
 
 
-def delete_group(admin: AdminClient, group: str, *, timeout: float) -> DeleteGroupResult:
+def delete_group(permit: Permit, admin: AdminClient, group: str, *, timeout: float) -> DeleteGroupResult:
+    permit.require("group.delete", group)
     require_inactive(admin, group, timeout=timeout, action="delete the group")
     committed = len(committed_offsets(admin, group, timeout=timeout))
     futures = admin.delete_consumer_groups([group], request_timeout=timeout)

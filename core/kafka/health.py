@@ -19,6 +19,8 @@ from core.kafka._futures import metadata, wait
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
+    from core.gate import Permit
+
 Severity = Literal["critical", "warning", "info"]
 Verdict = Literal["healthy", "degraded", "critical"]
 
@@ -473,11 +475,13 @@ def imbalanced_partitions(admin: AdminClient, *, timeout: float, topic: str | No
 
 
 def elect_preferred_leaders(
-    admin: AdminClient, partitions: list[tuple[str, int]], *, timeout: float
+    permit: Permit, admin: AdminClient, partitions: list[tuple[str, int]], *, timeout: float
 ) -> ElectLeadersResult:
     """Preferred leader election, per partition; ELECTION_NOT_NEEDED counts as success."""
     from confluent_kafka import ElectionType, TopicPartition
 
+    for topic in sorted({t for t, _ in partitions}):
+        permit.require("partition.leader.elect", topic)
     if not partitions:
         return ElectLeadersResult(requested=0, elected=0, not_needed=0, failed=0, partitions=[])
     # no request_timeout keyword: confluent-kafka 2.16's binding fails on any keyword argument here

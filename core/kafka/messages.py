@@ -21,6 +21,8 @@ from core.kafka.topics import require_topic
 if TYPE_CHECKING:
     from confluent_kafka import Producer
 
+    from core.gate import Permit
+
 ValueFormat = Literal["text", "json", "base64"]
 DecodeFormat = Literal["auto", "text", "json", "base64"]
 StartAt = Literal["earliest", "latest", "offset", "timestamp"]
@@ -122,6 +124,7 @@ class ProduceResult(BaseModel):
 
 
 def produce(
+    permit: Permit,
     producer: Producer,
     admin: Any,
     topic: str,
@@ -131,6 +134,7 @@ def produce(
     timeout: float,
 ) -> ProduceResult:
     """Send the records with the idempotent acks=all producer; each record reports its partition+offset or error."""
+    permit.require("topic.produce", topic)
     if not records:
         raise InvalidArgument("No records to produce.", hint="Give at least one record.")
     if len(records) > MAX_PRODUCE_RECORDS:

@@ -18,6 +18,8 @@ from core.settings import ClusterConfig
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
+    from core.gate import Permit
+
 Naming = Literal["prefixed", "identity"]
 POLICIES = {
     "prefixed": "org.apache.kafka.connect.mirror.DefaultReplicationPolicy",
@@ -172,13 +174,22 @@ def connector_configs(spec: MirrorSpec, source: ClusterConfig, target: ClusterCo
     return {names["source"]: source_conf, names["checkpoint"]: checkpoint_conf, names["heartbeat"]: heartbeat_conf}
 
 
-def deploy(rest: RestClient, spec: MirrorSpec, source: ClusterConfig, target: ClusterConfig) -> MirrorDeployment:
-    """Create or update the three connectors (each validated by the worker first); per-connector results."""
+def deploy(
+    permit: Permit, rest: RestClient, spec: MirrorSpec, source: ClusterConfig, target: ClusterConfig
+) -> MirrorDeployment:
+    """Create or update the three connectors (each validated by the worker first); per-connector results.
+
+    The permit must cover ``mirror.deploy`` of every connector name (checked for all three before any is written)
+    and imply ``connector.put`` on them (``put_connector`` writes each one)."""
+    configs = connector_configs(spec, source, target)
+    for name in configs:  # a refusal raises here, before anything is written (per-connector errors are reported)
+        permit.require("mirror.deploy", name)
+        permit.require("connector.put", name)
     out: list[MirrorConnector] = []
-    for name, conf in connector_configs(spec, source, target).items():
+    for name, conf in configs.items():
         kind = name.rsplit("-", 1)[-1]
         try:
-            written = kconnect.put_connector(rest, name, conf)
+            written = kconnect.put_connector(permit, rest, name, conf)
             out.append(MirrorConnector(name=name, kind=kind, created=written.created, status=written.status))
         except Exception as exc:  # per connector: report and go on
             out.append(MirrorConnector(name=name, kind=kind, error=str(exc)))

@@ -12,6 +12,8 @@ from core.errors import InvalidArgument, translate_kafka_error
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
+    from core.gate import Permit
+
 _TRANSIENT = {
     "NOT_LEADER_FOR_PARTITION",
     "LEADER_NOT_AVAILABLE",
@@ -178,11 +180,12 @@ def plan_delete_records(
 
 
 def delete_records(
-    admin: AdminClient, topic: str, plan: dict[int, tuple[int, int, int]], *, timeout: float
+    permit: Permit, admin: AdminClient, topic: str, plan: dict[int, tuple[int, int, int]], *, timeout: float
 ) -> DeleteRecordsResult:
     """Delete every record below the planned offset of each partition; per-partition outcome."""
     from confluent_kafka import TopicPartition
 
+    permit.require("topic.records.delete", topic)
     futures = admin.delete_records(
         [TopicPartition(topic, p, target) for p, (target, _, _) in plan.items()],
         request_timeout=timeout,

@@ -12,11 +12,14 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from core.errors import InvalidArgument, KafkaAgentError, translate_kafka_error
+
+if TYPE_CHECKING:
+    from core.gate import Permit
 
 Progress = Callable[[float, float, str], None]
 Acks = Literal["all", "1", "0"]
@@ -129,6 +132,7 @@ def _validate(num_records: int | None, duration_s: float | None, record_size: in
 
 
 def producer_test(
+    permit: Permit,
     base_conf: dict[str, Any],
     topic: str,
     *,
@@ -141,6 +145,7 @@ def producer_test(
     progress: Progress = _noop,
 ) -> PerfResult:
     """Send fixed-size records as fast as allowed (or at ``rate``) and measure acks, throughput and latency."""
+    permit.require("topic.produce", topic)
     from confluent_kafka import Producer
 
     _validate(num_records, duration_s, record_size, max_seconds)
@@ -288,6 +293,7 @@ _STAMP = struct.Struct(">q")
 
 
 def end_to_end_test(
+    permit: Permit,
     base_conf: dict[str, Any],
     consumer_conf: dict[str, Any],
     admin: Any,
@@ -304,6 +310,7 @@ def end_to_end_test(
 ) -> PerfResult:
     """Produce at a fixed rate with a clock stamp in each value; a consumer reading the same partitions measures
     produce-to-consume latency (same process, same monotonic clock)."""
+    permit.require("topic.produce", topic)
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     from core.kafka._futures import metadata

@@ -1,10 +1,13 @@
 """Schema Registry work over its Confluent-compatible REST API (Confluent SR, Apicurio ``/apis/ccompat/v7``,
-Karapace): plain functions taking a ``RestClient`` and returning pydantic models."""
+Karapace): plain functions taking a ``RestClient`` and returning pydantic models.
+
+The functions that change the registry (``set_compatibility``, ``register_schema``, ``delete_version``) take the
+gate's ``Permit`` first; their resources are subject names, and ``GLOBAL`` for the registry-wide default level."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -12,6 +15,9 @@ from pydantic import BaseModel, Field
 from core.errors import InvalidArgument, NotFound
 from core.services import avro
 from core.services.rest import RestClient
+
+if TYPE_CHECKING:
+    from core.gate import Permit
 
 SchemaType = Literal["AVRO", "JSON", "PROTOBUF"]
 LEVELS = (
@@ -23,6 +29,8 @@ LEVELS = (
     "FULL",
     "FULL_TRANSITIVE",
 )
+# The resource name of the registry-wide default compatibility (schema.compatibility.set without a subject).
+GLOBAL = "__global__"
 Level = Literal["NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"]
 
 
@@ -137,12 +145,14 @@ def get_compatibility(rest: RestClient, subject: str | None = None) -> Compatibi
     return CompatibilityLevel(subject=subject, level=str(level), source="global")
 
 
-def set_compatibility(rest: RestClient, level: str, subject: str | None = None) -> CompatibilityLevel:
+def set_compatibility(permit: Permit, rest: RestClient, level: str, subject: str | None = None) -> CompatibilityLevel:
+    """Set the subject's level, or the registry-wide default (resource ``GLOBAL``) when no subject is given."""
+    permit.require("schema.compatibility.set", subject or GLOBAL)
     level = level.upper()
     if level not in LEVELS:
         raise InvalidArgument(f"Unknown compatibility level {level!r}.", hint=f"Use one of: {', '.join(LEVELS)}.")
     path = f"/config/{_s(subject)}" if subject else "/config"
-    rest.request("PUT", path, json={"compatibility": level}, what=f"set compatibility {level}")
+    rest.request("PUT", path, json={"compatibility": level}, what=f"set compatibility {level}", permit=permit)
     return get_compatibility(rest, subject)
 
 
@@ -184,6 +194,7 @@ def check_compatibility(rest: RestClient, subject: str, schema: str, schema_type
             params={"verbose": "true"},
             json=_payload(schema, schema_type),
             what=f"check compatibility with {subject!r} version {v}",
+            read_only=True,
         )
         verdicts[v] = bool(data.get("is_compatible"))
         messages[v] = [str(m) for m in data.get("messages") or []]
@@ -219,7 +230,11 @@ def find_registered(rest: RestClient, subject: str, schema: str, schema_type: st
     """The version of ``subject`` holding exactly this schema, if any."""
     try:
         data = rest.request(
-            "POST", f"/subjects/{_s(subject)}", json=_payload(schema, schema_type), what=f"look up in {subject!r}"
+            "POST",
+            f"/subjects/{_s(subject)}",
+            json=_payload(schema, schema_type),
+            what=f"look up in {subject!r}",
+            read_only=True,
         )
     except NotFound:
         return None
@@ -233,6 +248,7 @@ def find_registered(rest: RestClient, subject: str, schema: str, schema_type: st
 
 
 def register_schema(
+    permit: Permit,
     rest: RestClient,
     subject: str,
     schema: str,
@@ -240,6 +256,7 @@ def register_schema(
     *,
     report: CompatibilityReport | None = None,
 ) -> RegisterResult:
+    permit.require("schema.register", subject)
     validate_schema_text(schema, schema_type)
     existing = find_registered(rest, subject, schema, schema_type)
     if existing is not None:
@@ -247,7 +264,11 @@ def register_schema(
             subject=subject, id=existing.id, version=existing.version, already_registered=True, compatibility=report
         )
     data = rest.request(
-        "POST", f"/subjects/{_s(subject)}/versions", json=_payload(schema, schema_type), what=f"register in {subject!r}"
+        "POST",
+        f"/subjects/{_s(subject)}/versions",
+        json=_payload(schema, schema_type),
+        what=f"register in {subject!r}",
+        permit=permit,
     )
     schema_id = int(data["id"])
     found = find_registered(rest, subject, schema, schema_type)
@@ -260,14 +281,21 @@ def register_schema(
     )
 
 
-def delete_version(rest: RestClient, subject: str, version: int, *, permanent: bool = False) -> DeleteVersionResult:
+def delete_version(
+    permit: Permit, rest: RestClient, subject: str, version: int, *, permanent: bool = False
+) -> DeleteVersionResult:
+    permit.require("schema.delete", subject)
     what = f"delete version {version} of {subject!r}"
-    rest.request("DELETE", f"/subjects/{_s(subject)}/versions/{version}", what=what)
+    rest.request("DELETE", f"/subjects/{_s(subject)}/versions/{version}", what=what, permit=permit)
     if permanent:
         # Registries without soft delete (Apicurio) removed it already.
         with contextlib.suppress(NotFound):
             rest.request(
-                "DELETE", f"/subjects/{_s(subject)}/versions/{version}", params={"permanent": "true"}, what=what
+                "DELETE",
+                f"/subjects/{_s(subject)}/versions/{version}",
+                params={"permanent": "true"},
+                what=what,
+                permit=permit,
             )
     try:
         remaining = list_versions(rest, subject).versions

@@ -20,6 +20,8 @@ from core.kafka._futures import wait
 if TYPE_CHECKING:
     from confluent_kafka.admin import AclBinding, AclBindingFilter, AdminClient
 
+    from core.gate import Permit
+
 log = logging.getLogger("kafka_agent.security")
 
 ScramMechanismName = Literal["SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -168,6 +170,7 @@ def describe_scram_users(admin: AdminClient, users: list[str] | None, *, timeout
 
 
 def upsert_scram_user(
+    permit: Permit,
     admin: AdminClient,
     user: str,
     password: SecretStr,
@@ -179,6 +182,7 @@ def upsert_scram_user(
     """Create the user's SCRAM credential(s), or replace the password of existing ones."""
     from confluent_kafka.admin import ScramCredentialInfo, UserScramCredentialUpsertion
 
+    permit.require("user.scram.upsert", user)
     validate_user_name(user)
     validate_iterations(iterations)
     secret = validate_password(password, user=user)
@@ -213,11 +217,12 @@ def scram_mechanisms_of(admin: AdminClient, user: str, *, timeout: float) -> lis
 
 
 def delete_scram_user(
-    admin: AdminClient, user: str, *, mechanisms: list[str], timeout: float
+    permit: Permit, admin: AdminClient, user: str, *, mechanisms: list[str], timeout: float
 ) -> list[ScramDeleteResult]:
     """Delete the user's credentials for ``mechanisms``, one result per mechanism."""
     from confluent_kafka.admin import UserScramCredentialDeletion
 
+    permit.require("user.scram.delete", user)
     out: list[ScramDeleteResult] = []
     for mech in mechanisms:  # one request per mechanism: the client keys its futures by user only
         futures = admin.alter_user_scram_credentials(
@@ -232,6 +237,30 @@ def delete_scram_user(
 
 
 # --- ACLs -------------------------------------------------------------------------------------------------------
+
+
+def acl_binding_id(
+    principal: str,
+    operation: str,
+    resource_type: str,
+    pattern_type: str,
+    resource_name: str,
+    permission: str,
+    host: str,
+) -> str:
+    """The one name of an ACL binding, wherever the gate sees it (``Change.resources`` of kafka_create_acls,
+    kafka_grant_role and kafka_delete_acls, and ``permit.require`` in ``create_acls`` / ``delete_exact_acls``):
+
+        <principal>:<OPERATION>:<RESOURCE TYPE>:<PATTERN TYPE>:<resource name>:<PERMISSION>@<host>
+        e.g. 'User:alice:READ:TOPIC:LITERAL:orders:ALLOW@*',
+             'User:app:IDEMPOTENT_WRITE:CLUSTER:LITERAL:kafka-cluster:ALLOW@*'
+
+    The same binding gets the same name whether it comes from a request (``AclSpec``) or from the cluster (``Acl``).
+    """
+    return (
+        f"{principal}:{operation.upper()}:{resource_type.upper()}:{pattern_type.upper()}:{resource_name}:"
+        f"{permission.upper()}@{host}"
+    )
 
 
 class AclSpec(BaseModel):
@@ -260,6 +289,17 @@ class AclSpec(BaseModel):
             self.host,
         )
 
+    def binding_id(self) -> str:
+        return acl_binding_id(
+            self.principal,
+            self.operation,
+            self.resource_type,
+            self.pattern_type,
+            self.resource_name or CLUSTER_RESOURCE_NAME,
+            self.permission,
+            self.host,
+        )
+
     def describe(self) -> str:
         name = self.resource_name or CLUSTER_RESOURCE_NAME
         pattern = f"{name}*" if self.pattern_type == "prefixed" else name
@@ -279,6 +319,17 @@ class Acl(BaseModel):
     pattern_type: str
     operation: str
     permission: str
+
+    def binding_id(self) -> str:
+        return acl_binding_id(
+            self.principal,
+            self.operation,
+            self.resource_type,
+            self.pattern_type,
+            self.resource_name,
+            self.permission,
+            self.host,
+        )
 
 
 class AclList(BaseModel):
@@ -545,18 +596,29 @@ def list_acls(admin: AdminClient, flt: AclFilter, *, timeout: float) -> AclList:
     return AclList(acls=acls, count=len(acls))
 
 
-def create_acls(admin: AdminClient, specs: list[AclSpec], *, timeout: float, dry_run: bool = False) -> AclCreateResult:
-    """Create each binding; one result per binding (duplicates in the input are created once)."""
+def plan_acls(specs: list[AclSpec]) -> list[AclSpec]:
+    """The bindings to create: each checked and normalized, duplicates once, in request order."""
     unique: dict[tuple[str, ...], AclSpec] = {}
     for spec in specs:
         checked = check_spec(spec)
         unique.setdefault(checked.key(), checked)
     if not unique:
         raise InvalidArgument("No ACLs given.", hint="Pass acls=[...] or short_forms=['user:app:read:topic:events'].")
-    if dry_run:
-        items = [AclCreateItem(acl=s, ok=True) for s in unique.values()]
-        return AclCreateResult(results=items, created=0, failed=0, dry_run=True)
-    bindings = {_to_binding(s): s for s in unique.values()}
+    return list(unique.values())
+
+
+def dry_run_acls(specs: list[AclSpec]) -> AclCreateResult:
+    """What ``create_acls`` would create, checked, without touching the cluster."""
+    items = [AclCreateItem(acl=s, ok=True) for s in plan_acls(specs)]
+    return AclCreateResult(results=items, created=0, failed=0, dry_run=True)
+
+
+def create_acls(permit: Permit, admin: AdminClient, specs: list[AclSpec], *, timeout: float) -> AclCreateResult:
+    """Create each binding; one result per binding (duplicates in the input are created once)."""
+    planned = plan_acls(specs)
+    for spec in planned:
+        permit.require("acl.create", spec.binding_id())
+    bindings = {_to_binding(s): s for s in planned}
     futures = admin.create_acls(list(bindings), request_timeout=timeout)
     items = []
     codes: set[str | None] = set()
@@ -588,10 +650,12 @@ def require_narrow_filter(flt: AclFilter) -> None:
         )
 
 
-def delete_exact_acls(admin: AdminClient, acls: list[Acl], *, timeout: float) -> list[AclDeleteItem]:
+def delete_exact_acls(permit: Permit, admin: AdminClient, acls: list[Acl], *, timeout: float) -> list[AclDeleteItem]:
     """Delete exactly these bindings (each used as a literal filter), one result per binding."""
     from confluent_kafka.admin import AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType
 
+    for acl in acls:
+        permit.require("acl.delete", acl.binding_id())
     filters: dict[Any, Acl] = {}
     for acl in acls:
         f = AclBindingFilter(

@@ -2,6 +2,11 @@
 
 Built per cluster on first use (``registry_client`` / ``connect_client``) and kept in ``app.lazy``; httpx is
 imported only then, so the server's start-up does not pay for it.
+
+A call that is not a GET changes the service unless it says otherwise: it carries either the ``permit=`` of the
+change (the domain function has called ``permit.require`` for the resource first), or ``read_only=True`` for the
+POST/PUT calls that only read (Connect's config validation, the registry's compatibility test and schema lookup).
+Anything else is a programming error (``TypeError``), raised before any request is sent.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from core.errors import (
 
 if TYPE_CHECKING:
     from core.app import AppContext
+    from core.gate import Permit
     from core.settings import ClusterConfig
 
 
@@ -51,8 +57,35 @@ class RestClient:
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
-    def request(self, method: str, path: str, *, what: str, json: Any = None, params: Any = None) -> Any:
-        """The decoded JSON body (None for an empty body); raises our errors with ``what`` in the message."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json: Any = None,
+        params: Any = None,
+        permit: Permit | None = None,
+        read_only: bool = False,
+    ) -> Any:
+        """The decoded JSON body (None for an empty body); raises our errors with ``what`` in the message.
+
+        A non-GET call needs ``permit`` (a change the gate let through; the caller has checked it covers the
+        resource) or ``read_only=True`` (a POST/PUT that only reads); without either it raises ``TypeError``."""
+        method = method.upper()
+        if method != "GET":
+            if permit is None and not read_only:
+                raise TypeError(
+                    f"{what}: a {method} to the {self.service} changes it, so it needs permit= (from the gate) or, "
+                    "for a call that only reads, read_only=True."
+                )
+            if permit is not None and read_only:
+                raise TypeError(f"{what}: pass either permit= or read_only=True, not both.")
+            if permit is not None:
+                from core.gate import Permit as _Permit
+
+                if not isinstance(permit, _Permit):
+                    raise TypeError(f"{what}: permit= must be the gate's Permit, not {type(permit).__name__}.")
         import httpx
 
         attempt = 0

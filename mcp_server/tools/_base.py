@@ -86,11 +86,18 @@ def with_warnings(result: Any, warnings: list[str]) -> Any:
     )
 
 
-async def gated(ctx: Ctx, change: Change, act: Callable[[Permit], T] | Callable[[Permit], Awaitable[T]]) -> T:
-    """A non-destructive change through the gate: checks, ``act(permit)`` off the event loop, the audit line."""
+async def gated(
+    ctx: Ctx,
+    change: Change,
+    act: Callable[[Permit], T] | Callable[[Permit], Awaitable[T]],
+    *,
+    summarize: Callable[[T], Any] | None = None,
+) -> T:
+    """A non-destructive change through the gate: checks, ``act(permit)`` off the event loop, the audit line
+    (``summarize`` keeps a large result out of it)."""
     assert not change.destructive, "destructive changes go through gated_destructive"
     app = app_of(ctx)
-    return await app.gate.aperform(change, act, requester=requester_of(ctx))
+    return await app.gate.aperform(change, act, requester=requester_of(ctx), summarize=summarize)
 
 
 async def gated_destructive(

@@ -27,15 +27,41 @@ class AgentTaskResult(BaseModel):
     record: dict[str, Any] = Field(description="The run record: plan, phases and calls, approvals, verdict, usage.")
 
 
+class ApproveChange(BaseModel):
+    """The form a person answers when the agent's run asks for consent through the client."""
+
+    approve: bool = Field(description="Approve this change?")
+
+
+def _elicit_approver(ctx: Ctx) -> Any:
+    """An approver that asks the person through the client's elicitation (protocol versions with mid-call requests)."""
+    from mcp.server.elicitation import AcceptedElicitation
+
+    from agent.record import PendingAction
+
+    async def approver(action: PendingAction) -> Literal["approve", "deny"] | None:
+        answer = await ctx.elicit(
+            f"The Kafka agent asks to run {action.tool}:\n\n{action.effect}\n\nApprove this change?", ApproveChange
+        )
+        if isinstance(answer, AcceptedElicitation):
+            return "approve" if answer.data.approve else "deny"
+        return "deny"
+
+    return approver
+
+
 def register(server: MCPServer[Any]) -> None:
-    @kafka_tool(server, kind="write", title="Run an agent task", open_world=True)
+    @kafka_tool(server, kind="destructive", title="Run an agent task", open_world=True)
     async def agent_run_task(
         ctx: Ctx,
         task: Annotated[str | None, Field(description="What the Kafka agent should do, in plain words.")] = None,
         task_id: Annotated[str | None, Field(description="Resume this input_required run instead.")] = None,
         decisions: Annotated[
-            dict[str, Literal["approve", "deny"]] | None,
-            Field(description="For a resumed run: action_id -> approve or deny, for every pending action."),
+            dict[str, Literal["deny"]] | None,
+            Field(
+                description="For a resumed run: action_id -> 'deny' to turn a pending change down. Approvals come "
+                "only from a person: `kafka-agent approvals approve ID`, or your client's elicitation."
+            ),
         ] = None,
         approval: Annotated[
             Literal["ask", "auto", "never"] | None,
@@ -44,24 +70,35 @@ def register(server: MCPServer[Any]) -> None:
         cluster: Annotated[str | None, Field(description="Cluster the task is about; omit for the default.")] = None,
     ) -> AgentTaskResult:
         """Hand a Kafka task to the kafka-streaming-agent, which plans, validates, executes, verifies and documents
-        it with this server's tools. Returns status completed, failed, or input_required with the pending changes:
-        show them to the person, then call again with task_id and decisions to resume. Slow: each run makes
-        several model calls; a run is bounded by this server's tool timeout."""
+        it with this server's tools. Returns completed, failed, or input_required with the pending changes and their
+        approval ids: a person approves them (your client asks them when it supports elicitation; otherwise they
+        run `kafka-agent approvals approve ID`), then call again with task_id to resume. You can deny, not approve.
+        Slow: each run makes several model calls; bounded by this server's tool timeout."""
         from agent.host import ToolHub
         from agent.runner import Agent
+        from mcp_server.consent import elicitation_mode
+        from mcp_server.server import build_server
 
         app = app_of(ctx)
         if (task is None) == (task_id is None):
-            raise InvalidArgument("Give either task (a new run) or task_id with decisions (resume a run).")
+            raise InvalidArgument("Give either task (a new run) or task_id (resume a run).")
         if cluster is not None:
             app.settings.cluster(cluster)
         # Finish (and save a failed record) before this tool call's own time limit would cut the run off.
         budget = max(10.0, app.settings.tool_timeout_s - 10.0)
         settings = app.settings.model_copy(update={"max_run_seconds": min(app.settings.max_run_seconds, budget)})
-        async with ToolHub(app.settings, shared=app) as hub:
-            agent = Agent(settings, hub, approval=approval)
+        asks_person = elicitation_mode(ctx) == "inline"
+        hub = ToolHub(app.settings, server=lambda: build_server(app.settings, transport="agent", shared=app))
+        async with hub:
+            agent = Agent(
+                settings,
+                hub,
+                approval=approval,
+                approver=_elicit_approver(ctx) if asks_person else None,
+                approver_name="the person asked through the MCP client",
+            )
             if task_id is not None:
-                record = await agent.resume(task_id, decisions or {})
+                record = await agent.resume(task_id, dict(decisions or {}))
             else:
                 assert task is not None
                 text = task if cluster is None else f"{task}\n(Cluster: {cluster})"
@@ -73,7 +110,7 @@ def register(server: MCPServer[Any]) -> None:
             status=status,
             task_id=record.task_id,
             output=record.output,
-            pending_actions=[a.model_dump() for a in record.pending_actions],
+            pending_actions=[a.model_dump(exclude={"confirm_token"}) for a in record.pending_actions],
             error=record.error,
             record=record.summary(),
         )

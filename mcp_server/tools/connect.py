@@ -3,28 +3,34 @@ generated configs for the common connectors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from core.gate import Change, ConsentPreview
+from core.gate import Change, ConsentPreview, Permit
 from core.kafka import connect as kconnect
 from core.services import connector_templates as templates
 from core.services.rest import connect_client
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
 
 ClusterArg = Annotated[
     str | None, Field(description="Configured cluster whose Connect worker to use; omit for the default cluster.")
 ]
 NameArg = Annotated[str, Field(description="Connector name.")]
-ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+ConfirmArg = Annotated[
+    str | None,
+    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
+]
 
 
 class DeleteConnectorOutcome(BaseModel):
     executed: bool = Field(description="True only when the connector was deleted by this call.")
-    consent: ConsentPreview | None = None
+    consent: ConsentPreview | None = Field(
+        default=None, description="Present when consent is needed: a confirmation token or a pending approval."
+    )
     result: kconnect.ConnectorActionResult | None = None
 
 
@@ -37,7 +43,16 @@ class ConnectorConfigProposal(BaseModel):
 
 
 def register(server: MCPServer[Any]) -> None:
-    async def _lifecycle(ctx: Ctx, tool: str, action: str, name: str, cluster: str | None, fn: Any, **kw: Any) -> Any:
+    async def _lifecycle(
+        ctx: Ctx,
+        tool: str,
+        action: str,
+        name: str,
+        cluster: str | None,
+        fn: Callable[..., kconnect.ConnectorActionResult],
+        **kw: Any,
+    ) -> kconnect.ConnectorActionResult:
+        """Pause, resume or restart one connector through the gate (``fn`` requires ``connector.<action>``)."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         rest = connect_client(app, cfg)
@@ -50,9 +65,11 @@ def register(server: MCPServer[Any]) -> None:
             arguments={"name": name, **kw},
             details={"profile": cfg.profile},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"{action} connector {name!r}")
-        result = await app.audited(change, "allowed", app.run(fn, rest, name, **kw))
-        return result
+
+        def act(permit: Permit) -> kconnect.ConnectorActionResult:
+            return fn(permit, rest, name, **kw)
+
+        return await gated(ctx, change, act)
 
     @kafka_tool(server, kind="read", title="List connector plugins")
     async def kafka_list_connector_plugins(
@@ -121,24 +138,14 @@ def register(server: MCPServer[Any]) -> None:
             arguments={"name": name, "config": conf},
             details={"connector_class": conf.get("connector.class"), "profile": cfg.profile},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"create or update connector {name!r}")
-        try:
-            result = await app.run(kconnect.put_connector, rest, name, conf)
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result={"created": result.created})
-        return result
+        return await gated(ctx, change, lambda permit: kconnect.put_connector(permit, rest, name, conf))
 
     @kafka_tool(server, kind="write", idempotent=True, title="Pause connector")
     async def kafka_pause_connector(
         ctx: Ctx, name: NameArg, cluster: ClusterArg = None
     ) -> kconnect.ConnectorActionResult:
         """Pause a connector and its tasks (they stop moving data but keep their offsets); resume later."""
-        result: kconnect.ConnectorActionResult = await _lifecycle(
-            ctx, "kafka_pause_connector", "pause", name, cluster, kconnect.pause
-        )
-        return result
+        return await _lifecycle(ctx, "kafka_pause_connector", "pause", name, cluster, kconnect.pause)
 
     @kafka_tool(server, kind="write", idempotent=True, title="Resume connector")
     async def kafka_resume_connector(
@@ -146,10 +153,7 @@ def register(server: MCPServer[Any]) -> None:
     ) -> kconnect.ConnectorActionResult:
         """Resume a paused connector and its tasks; they continue from their committed offsets. Returns the
         status once the connector runs again."""
-        result: kconnect.ConnectorActionResult = await _lifecycle(
-            ctx, "kafka_resume_connector", "resume", name, cluster, kconnect.resume
-        )
-        return result
+        return await _lifecycle(ctx, "kafka_resume_connector", "resume", name, cluster, kconnect.resume)
 
     @kafka_tool(server, kind="write", title="Restart connector")
     async def kafka_restart_connector(
@@ -161,7 +165,7 @@ def register(server: MCPServer[Any]) -> None:
     ) -> kconnect.ConnectorActionResult:
         """Restart a connector and (by default) its FAILED tasks, e.g. after fixing the cause shown in
         kafka_connector_status. Returns the status right after the restart."""
-        result: kconnect.ConnectorActionResult = await _lifecycle(
+        return await _lifecycle(
             ctx,
             "kafka_restart_connector",
             "restart",
@@ -171,15 +175,15 @@ def register(server: MCPServer[Any]) -> None:
             include_tasks=include_tasks,
             only_failed=only_failed,
         )
-        return result
 
     @kafka_tool(server, kind="destructive", title="Delete connector")
     async def kafka_delete_connector(
         ctx: Ctx, name: NameArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
     ) -> DeleteConnectorOutcome | InputRequiredResult:
         """Delete a connector: its tasks stop and its config is removed (its committed offsets stay in the
-        worker's offsets topic). The first call changes nothing and returns the effect and a token; an identical
-        second call with confirm_token deletes. Ask the user first."""
+        worker's offsets topic). The first call changes nothing and returns the effect and a confirmation token (or,
+        on clusters where a person approves, an approval id); an identical second call with confirm_token deletes.
+        Ask the user first. Clients that support elicitation ask the user to type the connector's name instead."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         rest = connect_client(app, cfg)
@@ -197,18 +201,18 @@ def register(server: MCPServer[Any]) -> None:
             f"Delete connector {name!r} ({status.connector_class or status.type}, {status.state}, "
             f"{len(status.tasks)} task(s)) from the Connect worker of cluster {cfg.name!r}."
         )
-        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked through elicitation; the client retries
-        if preview is not None:
-            return DeleteConnectorOutcome(executed=False, consent=preview)
-        try:
-            result = await app.run(kconnect.delete, rest, name)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=result.model_dump())
-        return DeleteConnectorOutcome(executed=True, result=result)
+        done = await gated_destructive(
+            ctx,
+            change,
+            lambda permit: kconnect.delete(permit, rest, name),
+            effect=effect,
+            confirm_token=confirm_token,
+        )
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked through elicitation; the client answers and retries
+        if isinstance(done, ConsentPreview):
+            return DeleteConnectorOutcome(executed=False, consent=done)
+        return DeleteConnectorOutcome(executed=True, result=done)
 
     @kafka_tool(server, kind="read", title="Draft connector config")
     async def kafka_connector_config(

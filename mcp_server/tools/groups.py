@@ -9,14 +9,17 @@ from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from core.app import AppContext
-from core.gate import Change, ConsentPreview
+from core.gate import Change, ConsentPreview, Permit
 from core.kafka import groups as kgroups
 from core.kafka import lag as klag
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from mcp_server.tools._base import Ctx, app_of, gated_destructive, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 GroupArg = Annotated[str, Field(description="Consumer group id.")]
-ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+ConfirmArg = Annotated[
+    str | None,
+    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
+]
 
 
 class ResetOffsetsOutcome(BaseModel):
@@ -25,6 +28,7 @@ class ResetOffsetsOutcome(BaseModel):
     executed: bool = Field(description="True only when the offsets were changed by this call.")
     plan: list[kgroups.OffsetPlanEntry] = Field(description="Current and planned offset per partition.")
     consent: ConsentPreview | None = Field(default=None, description="Present when confirmation is needed.")
+    note: str | None = Field(default=None, description="What to do next (dry runs).")
 
 
 class DeleteGroupOutcome(BaseModel):
@@ -129,15 +133,18 @@ def register(server: MCPServer[Any]) -> None:
         clamp: Annotated[
             bool, Field(description="Move targets outside the log to the nearest end instead of refusing.")
         ] = False,
-        dry_run: Annotated[bool, Field(description="Only show the plan (default). False to apply it.")] = True,
+        dry_run: Annotated[
+            bool, Field(description="Only show the plan (default), asking nothing. False to apply it (with consent).")
+        ] = True,
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
     ) -> ResetOffsetsOutcome | InputRequiredResult:
         """Move a consumer group's committed offsets on one topic: to earliest, latest, a timestamp, an explicit
-        offset, or shifted by N. Dry run by default: returns the current and planned offset per partition and a
-        confirmation token, changing nothing. To apply, show the plan to the user and call again with the same
-        arguments, dry_run=false and confirm_token. Refuses a group with active members, and targets outside
-        [log start, log end] unless clamp=true."""
+        offset, or shifted by N. Dry run by default: returns the current and planned offset per partition, changing
+        nothing. To apply, show the plan to the user and call again with the same arguments and dry_run=false: that
+        call asks for consent (it returns the plan again with a confirmation token or a pending approval, or the
+        client asks the user); repeat it with confirm_token to apply. Refuses a group with active members, and
+        targets outside [log start, log end] unless clamp=true."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
@@ -152,6 +159,14 @@ def register(server: MCPServer[Any]) -> None:
             clamp=clamp,
             timeout=app.timeout,
         )
+        if dry_run:  # pure planning: nothing is changed or asked, so the gate is not involved
+            return ResetOffsetsOutcome(
+                group_id=group,
+                topic=topic,
+                executed=False,
+                plan=plan,
+                note="Dry run: nothing changed. To apply, call again with the same arguments and dry_run=false.",
+            )
         change = Change(
             tool="kafka_reset_offsets",
             cluster=cfg.name,
@@ -175,30 +190,26 @@ def register(server: MCPServer[Any]) -> None:
             f"{'' if value is None else f' {value}'}: {moved} of {len(plan)} partition(s) change; "
             "the group will re-read or skip records accordingly."
         )
-        preview = (
-            app.safety.authorize(change, confirm_token=None, effect=effect)
-            if dry_run
-            else await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        )
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked through elicitation; the client retries
-        if preview is not None:
-            return ResetOffsetsOutcome(group_id=group, topic=topic, executed=False, plan=plan, consent=preview)
-        try:
-            await app.run(kgroups.apply_reset, admin, group, plan, timeout=app.timeout)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=[e.model_dump() for e in plan])
-        return ResetOffsetsOutcome(group_id=group, topic=topic, executed=True, plan=plan)
+
+        def apply(permit: Permit) -> list[kgroups.OffsetPlanEntry]:
+            kgroups.apply_reset(permit, admin, group, plan, timeout=app.timeout)
+            return plan  # the audit line records the offsets that were committed
+
+        done = await gated_destructive(ctx, change, apply, effect=effect, confirm_token=confirm_token)
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked through elicitation; the client retries
+        if isinstance(done, ConsentPreview):
+            return ResetOffsetsOutcome(group_id=group, topic=topic, executed=False, plan=plan, consent=done)
+        return ResetOffsetsOutcome(group_id=group, topic=topic, executed=True, plan=done)
 
     @kafka_tool(server, kind="destructive", title="Delete consumer group")
     async def kafka_delete_consumer_group(
         ctx: Ctx, group: GroupArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
     ) -> DeleteGroupOutcome | InputRequiredResult:
         """Delete a consumer group and all its committed offsets. Refuses a group with active members. The first
-        call changes nothing and returns the effect and a confirmation token; an identical second call with
-        confirm_token deletes. Ask the user first."""
+        call changes nothing and returns the effect and a confirmation token (or a pending approval a person
+        grants); an identical second call with confirm_token deletes. Ask the user first. Clients that support
+        elicitation ask the user to type the group's id instead."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
@@ -218,12 +229,15 @@ def register(server: MCPServer[Any]) -> None:
             f"offsets on {len(committed)} partition(s); a consumer that joins it later starts from its "
             "auto.offset.reset position."
         )
-        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked through elicitation; the client retries
-        if preview is not None:
-            return DeleteGroupOutcome(executed=False, consent=preview)
-        result = await app.audited(
-            change, "confirmed", app.run(kgroups.delete_group, admin, group, timeout=app.timeout)
+        done = await gated_destructive(
+            ctx,
+            change,
+            lambda permit: kgroups.delete_group(permit, admin, group, timeout=app.timeout),
+            effect=effect,
+            confirm_token=confirm_token,
         )
-        return DeleteGroupOutcome(executed=True, result=result)
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked through elicitation; the client retries
+        if isinstance(done, ConsentPreview):
+            return DeleteGroupOutcome(executed=False, consent=done)
+        return DeleteGroupOutcome(executed=True, result=done)

@@ -8,11 +8,11 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
 from core.errors import InvalidArgument
-from core.gate import Change
+from core.gate import Change, Permit
 from core.kafka import client_config as kclient
 from core.kafka import health as khealth
 from core.kafka import strategy as kstrategy
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from mcp_server.tools._base import Ctx, app_of, gated, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 GoalArg = Annotated[
@@ -125,11 +125,10 @@ def register(server: MCPServer[Any]) -> None:
             arguments={"topic": topic, "set_configs": set_configs, "validate_only": validate_only},
             details={"configs": set_configs, "profile": cfg.profile, "replication_factor": before.replication_factor},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"set durability of {topic!r}: {set_configs}")
 
-        async def apply() -> SetDurabilityResult:
-            await app.run(
-                ktopics.alter_topic_config,
+        def apply(permit: Permit) -> SetDurabilityResult:
+            ktopics.alter_topic_config(
+                permit,
                 admin,
                 topic,
                 set_configs=set_configs,
@@ -139,8 +138,7 @@ def register(server: MCPServer[Any]) -> None:
             )
             after = before
             if not validate_only:
-                after = await app.run(
-                    khealth.durability_after_change,
+                after = khealth.durability_after_change(
                     admin,
                     topic,
                     min_insync_replicas=min_insync_replicas,
@@ -149,8 +147,7 @@ def register(server: MCPServer[Any]) -> None:
                 )
             return SetDurabilityResult(topic=topic, applied=not validate_only, before=before, after=after)
 
-        result = await app.audited(change, "allowed", apply())
-        return result
+        return await gated(ctx, change, apply)
 
     @kafka_tool(server, kind="write", idempotent=True, title="Elect preferred leaders")
     async def kafka_elect_leaders(
@@ -184,11 +181,9 @@ def register(server: MCPServer[Any]) -> None:
             arguments={"topic": topic, "partitions": partitions},
             details={"partitions": len(targets), "profile": cfg.profile},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"preferred election for {len(targets)} partition(s)")
-        result = await app.audited(
-            change, "allowed", app.run(khealth.elect_preferred_leaders, admin, targets, timeout=app.timeout)
+        return await gated(
+            ctx, change, lambda permit: khealth.elect_preferred_leaders(permit, admin, targets, timeout=app.timeout)
         )
-        return result
 
     @kafka_tool(server, kind="read", title="Partition strategy")
     async def kafka_partition_strategy(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from core.app import AppContext
 from core.errors import InvalidArgument, KafkaAgentError, NotFound, Unreachable
 from core.gate import Change, ConsentPreview
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
 from memory.models import (
     MAX_BATCH,
     MAX_LIST_LIMIT,
@@ -101,6 +101,11 @@ def _filters(
     return Filters(type=type_, layer=layer, category=category, project=project, namespace=namespace, tags=tags or [])
 
 
+def _one_cluster(keys: list[str]) -> str:
+    clusters = {k.split("/")[1] for k in keys if k.count("/") >= 2}
+    return clusters.pop() if len(clusters) == 1 else "*"
+
+
 def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", open_world=False, title="Store in memory")
     async def memory_store(
@@ -136,23 +141,16 @@ def register(server: MCPServer[Any]) -> None:
         default_cluster = app.settings.cluster(None).name
         change = Change(
             tool="memory_store",
-            cluster=cluster or "*",
+            cluster=cluster or default_cluster,
             action="memory.store",
             resource_type="memory",
             resources=[i.metadata.key or "(key derived from the text)" for i in items][:50],
             arguments={"records": len(items), "cluster": cluster},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"store {len(items)} memory record(s)")
-        try:
-            store = await _run(app, memory_store_of, app)
-            result = await _run(app, store.store, items, cluster=cluster, default_cluster=default_cluster)
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(
-            change, decision="allowed", result=[{"key": o.key, "action": o.action} for o in result.stored][:50]
+        store = await _run(app, memory_store_of, app)
+        return await gated(
+            ctx, change, lambda _permit: store.store(items, cluster=cluster, default_cluster=default_cluster)
         )
-        return result
 
     @kafka_tool(server, kind="read", open_world=False, title="Retrieve from memory")
     async def memory_retrieve(
@@ -240,7 +238,8 @@ def register(server: MCPServer[Any]) -> None:
             raise NotFound(f"No memory record matches {key!r}.", hint="See memory_list or memory_retrieve.")
         change = Change(
             tool="memory_delete",
-            cluster=cluster or "*",
+            # Consent follows the cluster the records belong to (the strictest configured one when they span several).
+            cluster=cluster or _one_cluster(keys),
             action="memory.delete",
             resource_type="memory",
             resources=keys[:50],
@@ -252,10 +251,11 @@ def register(server: MCPServer[Any]) -> None:
         )
         shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
         effect = f"Delete {len(keys)} memory record(s) from {store.location}: {shown}, permanently."
-        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked through elicitation; the client retries
-        if preview is not None:
-            return MemoryDeleteOutcome(executed=False, consent=preview)
-        result = await app.audited(change, "confirmed", _run(app, store.delete, keys))
-        return MemoryDeleteOutcome(executed=True, result=result)
+        done = await gated_destructive(
+            ctx, change, lambda _permit: store.delete(keys), effect=effect, confirm_token=confirm_token
+        )
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked through elicitation; the client retries
+        if isinstance(done, ConsentPreview):
+            return MemoryDeleteOutcome(executed=False, consent=done)
+        return MemoryDeleteOutcome(executed=True, result=done)

@@ -8,15 +8,19 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from core.gate import Change, ConsentPreview
+from core.gate import Change, ConsentPreview, Permit
 from core.kafka import messages as kmessages
 from core.kafka import offsets as koffsets
 from core.kafka import topics as ktopics
-from mcp_server.tools._base import UNTRUSTED_NOTE, Ctx, app_of, kafka_tool
+from mcp_server.consent import requester_of
+from mcp_server.tools._base import UNTRUSTED_NOTE, Ctx, app_of, gated, gated_destructive, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 TopicArg = Annotated[str, Field(description="Topic name.")]
-ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+ConfirmArg = Annotated[
+    str | None,
+    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
+]
 
 
 class DeleteRecordsOutcome(BaseModel):
@@ -71,22 +75,20 @@ def register(server: MCPServer[Any]) -> None:
             arguments={"topic": topic, "records": len(records), "value_format": value_format},
             details={"records": len(records), "profile": cfg.profile},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"produce {len(records)} record(s) to {topic!r}")
-        try:
-            result = await app.run(
-                kmessages.produce,
-                app.clients.producer(cfg.name),
-                app.clients.admin(cfg.name),
-                topic,
-                records,
-                value_format=wire_format,
-                timeout=app.timeout,
+        producer = app.clients.producer(cfg.name)
+        admin = app.clients.admin(cfg.name)
+
+        def write(permit: Permit) -> kmessages.ProduceResult:
+            return kmessages.produce(
+                permit, producer, admin, topic, records, value_format=wire_format, timeout=app.timeout
             )
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result={"written": result.written, "failed": result.failed})
-        return result
+
+        return await gated(
+            ctx,
+            change,
+            write,
+            summarize=lambda r: {"topic": r.topic, "requested": r.requested, "written": r.written, "failed": r.failed},
+        )
 
     @kafka_tool(server, kind="read", title="Consume records")
     async def kafka_consume(
@@ -183,8 +185,9 @@ def register(server: MCPServer[Any]) -> None:
         cluster: ClusterArg = None,
     ) -> DeleteRecordsOutcome | InputRequiredResult:
         """Permanently delete the records of a topic below an offset, per partition (moves the log start). The first
-        call changes nothing and returns the effect and a confirmation token; an identical second call with
-        confirm_token deletes. Ask the user first."""
+        call changes nothing and returns the effect and a confirmation token (or a pending approval a person
+        grants); an identical second call with confirm_token deletes. Ask the user first. Clients that support
+        elicitation ask the user to type the topic's name instead."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
@@ -197,10 +200,9 @@ def register(server: MCPServer[Any]) -> None:
             destructive=True,
             arguments={"topic": topic, "before_offsets": {str(k): v for k, v in sorted(before_offsets.items())}},
         )
-        # Protected topics are refused before anything is read.
-        app.safety.check_tool(change.tool, mutating=True)
-        if app.safety.is_protected_topic(topic):
-            app.safety.authorize(change, confirm_token=None, effect="")
+        # Protected topics are refused before anything is read (the gate audits the refusal).
+        if app.gate.is_protected_topic(topic):
+            app.gate.check(change, requester=requester_of(ctx))
         tmeta = await app.run(ktopics.require_topic, admin, topic, timeout=app.timeout)
         plan = await app.run(
             koffsets.plan_delete_records, admin, topic, before_offsets, sorted(tmeta.partitions), timeout=app.timeout
@@ -208,15 +210,15 @@ def register(server: MCPServer[Any]) -> None:
         count = sum(max(0, target - low) for target, low, _ in plan.values())
         detail = ", ".join(f"p{p} below {t}" for p, (t, _, _) in sorted(plan.items()))
         effect = f"Delete about {count} record(s) of topic {topic!r} on cluster {cfg.name!r} permanently ({detail})."
-        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked through elicitation; the client retries
-        if preview is not None:
-            return DeleteRecordsOutcome(executed=False, consent=preview)
-        try:
-            result = await app.run(koffsets.delete_records, admin, topic, plan, timeout=app.timeout)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=result.model_dump())
-        return DeleteRecordsOutcome(executed=True, result=result)
+        done = await gated_destructive(
+            ctx,
+            change,
+            lambda permit: koffsets.delete_records(permit, admin, topic, plan, timeout=app.timeout),
+            effect=effect,
+            confirm_token=confirm_token,
+        )
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked through elicitation; the client retries
+        if isinstance(done, ConsentPreview):
+            return DeleteRecordsOutcome(executed=False, consent=done)
+        return DeleteRecordsOutcome(executed=True, result=done)

@@ -8,10 +8,10 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
 from core.errors import InvalidArgument
-from core.gate import Change
+from core.gate import Change, Permit
 from core.kafka import mirror as kmirror
 from core.services.rest import connect_client
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from mcp_server.tools._base import Ctx, app_of, gated, kafka_tool
 
 TargetArg = Annotated[
     str | None,
@@ -73,6 +73,7 @@ def register(server: MCPServer[Any]) -> None:
             action="mirror.deploy",
             resource_type="connector",
             resources=[n for s, d in directions for n in kmirror.connector_names(s.name, d.name).values()],
+            implies=["connector.put"],  # the deployment writes each of its connectors
             arguments={
                 "source_cluster": source.name,
                 "topics": topics,
@@ -85,11 +86,11 @@ def register(server: MCPServer[Any]) -> None:
             },
             details={"profile": target.profile, "source_profile": source.profile},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"mirror {source.name} -> {target.name}")
-        deployments = []
-        try:
+
+        def act(permit: Permit) -> MirrorOutcome:
+            deployments = []
             for (src, dst), rest in zip(directions, rests, strict=True):
-                brokers = await app.run(kmirror.target_broker_count, app.clients.admin(dst.name), timeout=app.timeout)
+                brokers = kmirror.target_broker_count(app.clients.admin(dst.name), timeout=app.timeout)
                 spec = kmirror.MirrorSpec(
                     source=src.name,
                     target=dst.name,
@@ -101,16 +102,10 @@ def register(server: MCPServer[Any]) -> None:
                     emit_checkpoints=emit_checkpoints,
                     replication_factor=max(1, min(3, brokers)),
                 )
-                deployments.append(await app.run(kmirror.deploy, rest, spec, src, dst))
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(
-            change,
-            decision="allowed",
-            result=[{c.name: c.error or "ok" for c in d.connectors} for d in deployments],
-        )
-        return MirrorOutcome(mode=mode, deployments=deployments)
+                deployments.append(kmirror.deploy(permit, rest, spec, src, dst))
+            return MirrorOutcome(mode=mode, deployments=deployments)
+
+        return await gated(ctx, change, act)
 
     @kafka_tool(server, kind="read", title="Mirror status and lag")
     async def kafka_mirror_status(

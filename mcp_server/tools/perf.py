@@ -12,12 +12,13 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from core.app import AppContext
-from core.errors import InvalidArgument, PolicyViolation
-from core.gate import Change
+from core.errors import InvalidArgument
+from core.gate import Change, Permit
 from core.kafka import eos as keos
 from core.kafka import health as khealth
 from core.kafka import perf as kperf
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from core.kafka import topics as ktopics
+from mcp_server.tools._base import Ctx, app_of, gated, kafka_tool
 
 T = TypeVar("T")
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
@@ -125,12 +126,6 @@ def register(server: MCPServer[Any]) -> None:
             num_records = 100_000
         if mode == "end_to_end" and records_per_second is None:
             raise InvalidArgument("end_to_end needs records_per_second (a fixed rate), e.g. 1000.")
-        if cfg.profile == "production" and (topic is None or allow_production_topic != topic):
-            raise PolicyViolation(
-                f"kafka_perf_test writes load to a topic, and cluster {cfg.name!r} is a production cluster.",
-                rule="perf-test-production",
-                hint="Name the topic it may write to in both topic and allow_production_topic, or test on staging.",
-            )
         if mode == "consumer" and topic is None:
             raise InvalidArgument("The consumer test reads an existing topic: give topic.")
         admin = app.clients.admin(cfg.name)
@@ -144,32 +139,38 @@ def register(server: MCPServer[Any]) -> None:
             idempotence=idempotence,
             delivery_timeout_ms=delivery_timeout_ms,
         )
+        rf = await app.run(_replication_factor, app, cfg.name) if scratch else None
         change = Change(
             tool="kafka_perf_test",
             cluster=cfg.name,
-            action="topic.produce" if mode != "consumer" else "topic.read",
+            action="perf.test",
             resource_type="topic",
             resources=[name],
+            # The scratch topic is the test's own: created, written and deleted under this one permit.
+            implies=["topic.create", "topic.produce", "topic.delete"] if scratch else ["topic.produce"],
             arguments={
                 "mode": mode,
-                "topic": name,
+                "topic": topic,
                 "num_records": num_records,
                 "duration_s": duration_s,
                 "record_size": record_size,
                 "records_per_second": records_per_second,
                 **settings.model_dump(),
             },
-            details={"profile": cfg.profile, "scratch": scratch},
+            details={
+                "profile": cfg.profile,
+                "scratch": scratch,
+                "allowed_by_caller": topic is not None and allow_production_topic == topic,
+            },
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"{mode} performance test on {name!r}")
-        from core.kafka import topics as ktopics
-
         base = app.clients.base_config(cfg.name)
-        try:
+
+        async def measure(permit: Permit) -> kperf.PerfResult:
             if scratch:
-                rf = await app.run(_replication_factor, app, cfg.name)
+                assert rf is not None
                 await app.run(
                     ktopics.create_topic,
+                    permit,
                     admin,
                     name,
                     partitions=partitions,
@@ -184,6 +185,7 @@ def register(server: MCPServer[Any]) -> None:
                         ctx,
                         app,
                         kperf.producer_test,
+                        permit,
                         base,
                         name,
                         num_records=num_records,
@@ -211,6 +213,7 @@ def register(server: MCPServer[Any]) -> None:
                         ctx,
                         app,
                         kperf.end_to_end_test,
+                        permit,
                         base,
                         app.clients.consumer_config(cfg.name),
                         admin,
@@ -232,12 +235,10 @@ def register(server: MCPServer[Any]) -> None:
                         )
             finally:
                 if scratch:
-                    await app.run(_delete_quietly, admin, name, app.timeout)
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result=result.model_dump(exclude={"settings"}))
-        return result
+                    await app.run(_delete_quietly, permit, admin, name, app.timeout)
+            return result
+
+        return await gated(ctx, change, measure)
 
     @kafka_tool(server, kind="write", title="Verify exactly-once")
     async def kafka_verify_exactly_once(
@@ -264,34 +265,32 @@ def register(server: MCPServer[Any]) -> None:
         topics. passed is true only when missing, duplicated and aborted-visible are all zero."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
-        if cfg.profile == "production" and not allow_production:
-            raise PolicyViolation(
-                f"kafka_verify_exactly_once creates and writes two scratch topics on production cluster {cfg.name!r}.",
-                rule="eos-check-production",
-                hint="Run it on staging, or pass allow_production=true if the user agrees.",
-            )
+        run = uuid.uuid4().hex[:10]
+        src, dst, group = keos.scratch_names(run)
         change = Change(
             tool="kafka_verify_exactly_once",
             cluster=cfg.name,
-            action="topic.produce",
+            action="eos.verify",
             resource_type="topic",
-            resources=[],
+            resources=[src, dst, group],
+            implies=["topic.create", "topic.produce", "topic.delete", "group.delete"],
             arguments={
                 "transactions": transactions,
                 "records_per_transaction": records_per_transaction,
                 "abort_every": abort_every,
                 "negative_control": negative_control,
             },
-            details={"profile": cfg.profile},
+            details={"profile": cfg.profile, "allowed_by_caller": allow_production},
         )
-        app.safety.authorize(change, confirm_token=None, effect="exactly-once verification on scratch topics")
         admin = app.clients.admin(cfg.name)
-        try:
+
+        async def verify(permit: Permit) -> keos.EosReport:
             rf = await app.run(_replication_factor, app, cfg.name)
-            report = await run_with_progress(
+            return await run_with_progress(
                 ctx,
                 app,
                 keos.verify_exactly_once,
+                permit,
                 admin,
                 app.clients.base_config(cfg.name),
                 app.clients.consumer_config(cfg.name),
@@ -302,17 +301,14 @@ def register(server: MCPServer[Any]) -> None:
                 fault=negative_control,
                 timeout=app.timeout,
                 max_seconds=max(10.0, app.settings.tool_timeout_s - TIME_MARGIN_S),
+                run=run,
             )
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result=report.model_dump(exclude={"input", "output"}))
-        return report
+
+        return await gated(ctx, change, verify)
 
 
-def _delete_quietly(admin: Any, topic: str, timeout: float) -> None:
+def _delete_quietly(permit: Permit, admin: Any, topic: str, timeout: float) -> None:
     try:
-        for fut in admin.delete_topics([topic], request_timeout=timeout).values():
-            fut.result(timeout=timeout + 1)
+        ktopics.delete_topic(permit, admin, topic, timeout=timeout)
     except Exception:  # a leftover scratch topic is not worth failing the measured result
         return

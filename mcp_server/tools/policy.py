@@ -149,7 +149,7 @@ def register(server: MCPServer[Any]) -> None:
         blocked = False
         if app.settings.read_only and action.startswith(("topic.", "schema.")):
             notes.append("This server runs read-only: the change itself would be refused.")
-        if topic and action.startswith("topic.") and app.safety.is_protected_topic(topic):
+        if topic and action.startswith("topic.") and app.gate.is_protected_topic(topic):
             notes.append(f"Topic {topic!r} is protected: no tool may change it.")
             blocked = True
         verdict, refused_by = _verdict(findings, override_reason, blocked)

@@ -13,7 +13,8 @@ from core.errors import PolicyViolation
 from core.gate import Change, ConsentPreview
 from core.kafka import schemas as kschemas
 from core.services.rest import registry_client
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from mcp_server.consent import requester_of
+from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 SubjectArg = Annotated[str, Field(description="Subject name, usually '<topic>-value' or '<topic>-key'.")]
@@ -22,7 +23,10 @@ SchemaArg = Annotated[
     Field(description="The schema: Avro as JSON text or a JSON object; JSON Schema likewise; Protobuf as text."),
 ]
 SchemaTypeArg = Annotated[kschemas.SchemaType, Field(description="AVRO (default), JSON or PROTOBUF.")]
-ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+ConfirmArg = Annotated[
+    str | None,
+    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
+]
 
 
 class SubjectDetails(BaseModel):
@@ -33,7 +37,9 @@ class SubjectDetails(BaseModel):
 
 class DeleteVersionOutcome(BaseModel):
     executed: bool = Field(description="True only when the version was deleted by this call.")
-    consent: ConsentPreview | None = None
+    consent: ConsentPreview | None = Field(
+        default=None, description="Present when consent is needed: a confirmation token or a pending approval."
+    )
     result: kschemas.DeleteVersionResult | None = None
 
 
@@ -118,10 +124,12 @@ def register(server: MCPServer[Any]) -> None:
                 "profile": cfg.profile,
             },
         )
-        # The gate's schema-compatibility rule refuses in production/staging (and records the refusal); the
-        # registry would refuse a breaking version anyway, so in dev (where the rule only warns) we refuse here too.
-        app.safety.authorize(change, confirm_token=None, effect=f"register a new version of {subject!r}")
         if not report.compatible:
+            # The gate's schema-compatibility rule refuses in production/staging (and audits the refusal); the
+            # registry would refuse a breaking version anyway, so in dev (where the rule only warns) we refuse here
+            # too, and audit that refusal the same way. Nothing reaches the registry.
+            requester = requester_of(ctx)
+            app.gate.check(change, requester=requester)
             refusal = PolicyViolation(
                 f"Refused: the schema breaks {report.level} compatibility of subject {subject!r}: "
                 + "; ".join(reasons),
@@ -129,15 +137,13 @@ def register(server: MCPServer[Any]) -> None:
                 hint="Apply the fixes and check again with kafka_check_schema_compatibility; change the "
                 "subject's level only if every consumer and producer is planned for it.",
             )
-            app.safety.record(change, decision="refused", error=str(refusal))
+            app.gate.record(change, decision="refused", error=str(refusal), requester=requester)
             raise refusal
-        try:
-            result = await app.run(kschemas.register_schema, rest, subject, text, schema_type, report=report)
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result={"id": result.id, "version": result.version})
-        return result
+        return await gated(
+            ctx,
+            change,
+            lambda permit: kschemas.register_schema(permit, rest, subject, text, schema_type, report=report),
+        )
 
     @kafka_tool(server, kind="read", title="Get schema compatibility")
     async def kafka_get_schema_compatibility(
@@ -175,18 +181,11 @@ def register(server: MCPServer[Any]) -> None:
             cluster=cfg.name,
             action="schema.compatibility.set",
             resource_type="schema",
-            resources=[subject or "(global)"],
+            resources=[subject or kschemas.GLOBAL],
             arguments={"level": level, "subject": subject},
             details={"level": level, "profile": cfg.profile},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"set compatibility {level}")
-        try:
-            result = await app.run(kschemas.set_compatibility, rest, level, subject)
-        except Exception as exc:
-            app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        app.safety.record(change, decision="allowed", result=result.model_dump())
-        return result
+        return await gated(ctx, change, lambda permit: kschemas.set_compatibility(permit, rest, level, subject))
 
     @kafka_tool(server, kind="destructive", title="Delete schema version")
     async def kafka_delete_schema_version(
@@ -198,8 +197,9 @@ def register(server: MCPServer[Any]) -> None:
         cluster: ClusterArg = None,
     ) -> DeleteVersionOutcome | InputRequiredResult:
         """Delete one version of a subject. Consumers still reading records written with it may fail to decode
-        them. The first call changes nothing and returns the effect and a token; an identical second call with
-        confirm_token deletes. Ask the user first."""
+        them. The first call changes nothing and returns the effect and a confirmation token (or, on clusters where
+        a person approves, an approval id); an identical second call with confirm_token deletes. Ask the user
+        first. Clients that support elicitation ask the user to type the subject's name instead."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         rest = registry_client(app, cfg)
@@ -217,12 +217,15 @@ def register(server: MCPServer[Any]) -> None:
             f"Delete version {version} (schema id {found.id}) of subject {subject!r} on cluster {cfg.name!r}"
             f"{' permanently' if permanent else ''}; records written with it may become unreadable."
         )
-        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked through elicitation; the client retries
-        if preview is not None:
-            return DeleteVersionOutcome(executed=False, consent=preview)
-        result = await app.audited(
-            change, "confirmed", app.run(kschemas.delete_version, rest, subject, version, permanent=permanent)
+        done = await gated_destructive(
+            ctx,
+            change,
+            lambda permit: kschemas.delete_version(permit, rest, subject, version, permanent=permanent),
+            effect=effect,
+            confirm_token=confirm_token,
         )
-        return DeleteVersionOutcome(executed=True, result=result)
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked through elicitation; the client answers and retries
+        if isinstance(done, ConsentPreview):
+            return DeleteVersionOutcome(executed=False, consent=done)
+        return DeleteVersionOutcome(executed=True, result=done)

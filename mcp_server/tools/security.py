@@ -6,7 +6,7 @@ Passwords given to these tools go to the brokers (or to a throwaway login check)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
@@ -15,15 +15,18 @@ from pydantic import BaseModel, BeforeValidator, Field, SecretStr
 
 from core.app import AppContext
 from core.errors import AuthError, InvalidArgument, NotFound, OperationTimeout, Unreachable
-from core.gate import Change, ConsentPreview
+from core.gate import Change, ConsentPreview, Permit
 from core.kafka import security as ksec
 from core.settings import ClusterConfig
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
 
 T = TypeVar("T")
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
-ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+ConfirmArg = Annotated[
+    str | None,
+    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
+]
 UserArg = Annotated[str, Field(description="SCRAM user name (the principal is User:<name>).")]
 PrincipalArg = Annotated[str | None, Field(description="Principal such as 'User:analytics-app'.")]
 ResourceTypeArg = Annotated[
@@ -73,8 +76,14 @@ class DeleteAclsOutcome(BaseModel):
 
 async def _call(app: AppContext, cfg: ClusterConfig, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run an admin call; on a SASL cluster that cannot be reached, check whether the login itself fails."""
+    return await _explained(app, cfg, app.run(fn, *args, **kwargs))
+
+
+async def _explained(app: AppContext, cfg: ClusterConfig, work: Awaitable[T]) -> T:
+    """Await ``work`` (an admin call, or a change through the gate); on a SASL cluster that cannot be reached, check
+    whether the server's own login is what fails, and say so."""
     try:
-        return await app.run(fn, *args, **kwargs)
+        return await work
     except (Unreachable, OperationTimeout):
         if cfg.security_protocol not in _SASL:
             raise
@@ -160,23 +169,18 @@ def register_scram(server: MCPServer[Any]) -> None:
             arguments={"user": user, "mechanisms": mechs, "iterations": iterations},  # the password stays out
             details={"profile": cfg.profile},
         )
-        app.safety.authorize(change, confirm_token=None, effect=f"set SCRAM credentials of {user!r}")
-        result = await app.audited(
-            change,
-            "allowed",
-            _call(
-                app,
-                cfg,
-                ksec.upsert_scram_user,
-                app.clients.admin(cfg.name),
-                user,
-                password,
-                mechanisms=mechs,
-                iterations=iterations,
-                timeout=app.timeout,
+        admin = app.clients.admin(cfg.name)
+        return await _explained(
+            app,
+            cfg,
+            gated(
+                ctx,
+                change,
+                lambda permit: ksec.upsert_scram_user(
+                    permit, admin, user, password, mechanisms=mechs, iterations=iterations, timeout=app.timeout
+                ),
             ),
         )
-        return result
 
     @kafka_tool(server, kind="destructive", title="Delete SCRAM user")
     async def kafka_delete_scram_user(
@@ -190,8 +194,9 @@ def register_scram(server: MCPServer[Any]) -> None:
         cluster: ClusterArg = None,
     ) -> DeleteScramOutcome | InputRequiredResult:
         """Delete a user's SCRAM credentials so it can no longer log in with them. The first call changes nothing:
-        it returns the effect and a confirmation token; only an identical second call with confirm_token deletes.
-        The user's ACLs are left in place (remove them with kafka_delete_acls)."""
+        it returns the effect and a confirmation token (or a pending approval a person grants); only an identical
+        second call with confirm_token deletes. Clients that support elicitation ask the user to type the user's
+        name instead. The user's ACLs are left in place (remove them with kafka_delete_acls)."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         ksec.validate_user_name(user)
@@ -202,7 +207,7 @@ def register_scram(server: MCPServer[Any]) -> None:
                 f"User {user!r} has no {mechanism} credential (it has: {', '.join(existing)}).",
                 hint="Omit mechanism to delete all of its credentials.",
             )
-        mechs = [mechanism] if mechanism else existing
+        mechs: list[str] = [mechanism] if mechanism else existing
         change = Change(
             tool="kafka_delete_scram_user",
             cluster=cfg.name,
@@ -217,18 +222,22 @@ def register_scram(server: MCPServer[Any]) -> None:
             f"({cfg.bootstrap_servers}): clients logging in as {user!r} with "
             f"{'them' if len(mechs) > 1 else 'it'} are refused from their next connection. ACLs stay."
         )
-        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked through elicitation; the client retries
-        if preview is not None:
-            return DeleteScramOutcome(executed=False, consent=preview)
-        try:
-            results = await _call(app, cfg, ksec.delete_scram_user, admin, user, mechanisms=mechs, timeout=app.timeout)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=[r.model_dump() for r in results])
-        return DeleteScramOutcome(executed=any(r.ok for r in results), results=results)
+        done = await _explained(
+            app,
+            cfg,
+            gated_destructive(
+                ctx,
+                change,
+                lambda permit: ksec.delete_scram_user(permit, admin, user, mechanisms=mechs, timeout=app.timeout),
+                effect=effect,
+                confirm_token=confirm_token,
+            ),
+        )
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked through elicitation; the client retries
+        if isinstance(done, ConsentPreview):
+            return DeleteScramOutcome(executed=False, consent=done)
+        return DeleteScramOutcome(executed=any(r.ok for r in done), results=done)
 
 
 def register_acls(server: MCPServer[Any]) -> None:
@@ -265,29 +274,24 @@ def register_acls(server: MCPServer[Any]) -> None:
     ) -> ksec.AclCreateResult:
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
-        checked = [ksec.check_spec(s) for s in specs]
+        planned = ksec.plan_acls(specs)
+        if dry_run:  # checked and shown, nothing sent to the cluster: no gate
+            return ksec.dry_run_acls(planned)
         change = Change(
             tool=tool,
             cluster=cfg.name,
             action="acl.create",
             resource_type="acl",
-            resources=[s.describe() for s in checked],
-            arguments={**extra, "acls": [s.model_dump() for s in checked], "dry_run": dry_run},
-            details={"profile": cfg.profile, "deny": any(s.permission == "deny" for s in checked)},
+            resources=[s.binding_id() for s in planned],  # see ksec.acl_binding_id
+            arguments={**extra, "acls": [s.model_dump() for s in planned]},
+            details={"profile": cfg.profile, "deny": any(s.permission == "deny" for s in planned)},
         )
-        if not dry_run:
-            app.safety.authorize(change, confirm_token=None, effect=f"create {len(checked)} ACL(s)")
-        try:
-            result = await _call(
-                app, cfg, ksec.create_acls, app.clients.admin(cfg.name), checked, timeout=app.timeout, dry_run=dry_run
-            )
-        except Exception as exc:
-            if not dry_run:
-                app.safety.record(change, decision="allowed", error=str(exc))
-            raise
-        if not dry_run:
-            app.safety.record(change, decision="allowed", result=result.model_dump())
-        return result
+        admin = app.clients.admin(cfg.name)
+
+        def create(permit: Permit) -> ksec.AclCreateResult:
+            return ksec.create_acls(permit, admin, planned, timeout=app.timeout)
+
+        return await _explained(app, cfg, gated(ctx, change, create))
 
     @kafka_tool(server, kind="write", idempotent=True, title="Create ACLs")
     async def kafka_create_acls(
@@ -364,7 +368,8 @@ def register_acls(server: MCPServer[Any]) -> None:
     ) -> DeleteAclsOutcome | InputRequiredResult:
         """Delete the ACLs matching a filter (principal, resource, pattern, operation, permission, host; at least
         a principal, resource type or resource name). The first call is a dry run: it lists the matching ACLs and
-        returns a confirmation token; an identical second call with confirm_token deletes exactly those ACLs."""
+        returns a confirmation token (or a pending approval a person grants); an identical second call with
+        confirm_token deletes exactly those ACLs, and is refused if the matching ACLs changed meanwhile."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         flt = _acl_filter(
@@ -386,31 +391,36 @@ def register_acls(server: MCPServer[Any]) -> None:
             f"({a.pattern_type}) from {a.host}"
             for a in matching
         ]
+        bindings = [a.binding_id() for a in matching]  # see ksec.acl_binding_id
         change = Change(
             tool="kafka_delete_acls",
             cluster=cfg.name,
             action="acl.delete",
             resource_type="acl",
-            resources=described,
+            resources=bindings,
             destructive=True,
-            # The matched set is bound into the token: if it changes after the dry run, the token no longer fits.
-            arguments={**flt.model_dump(), "matching": described},
+            # The matched set is bound into the consent: if it changes after the preview, the token no longer fits.
+            arguments={**flt.model_dump(), "matching": bindings},
             on_mismatch="The ACLs matching this filter changed since the dry run (or the arguments differ).",
         )
         shown = "; ".join(described[:20]) + (f"; and {len(described) - 20} more" if len(described) > 20 else "")
         effect = f"Delete {len(matching)} ACL(s) on cluster {cfg.name!r} ({cfg.bootstrap_servers}): {shown}."
-        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked through elicitation; the client retries
-        if preview is not None:
-            return DeleteAclsOutcome(executed=False, matching=matching, consent=preview)
-        try:
-            results = await _call(app, cfg, ksec.delete_exact_acls, admin, matching, timeout=app.timeout)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=[r.model_dump() for r in results])
-        return DeleteAclsOutcome(executed=any(r.ok for r in results), matching=matching, results=results)
+        done = await _explained(
+            app,
+            cfg,
+            gated_destructive(
+                ctx,
+                change,
+                lambda permit: ksec.delete_exact_acls(permit, admin, matching, timeout=app.timeout),
+                effect=effect,
+                confirm_token=confirm_token,
+            ),
+        )
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked through elicitation; the client retries
+        if isinstance(done, ConsentPreview):
+            return DeleteAclsOutcome(executed=False, matching=matching, consent=done)
+        return DeleteAclsOutcome(executed=any(r.ok for r in done), matching=matching, results=done)
 
 
 def register_client(server: MCPServer[Any]) -> None:

@@ -10,8 +10,9 @@ from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from core.errors import InvalidArgument
-from core.gate import Change, ConsentPreview
-from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from core.gate import ConsentPreview
+from mcp_server.consent import requester_of
+from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
 from streams import service
 from streams.manager import RunnerRecord
 from streams.ops import CleanupResult
@@ -20,7 +21,10 @@ from streams.spec import StreamSpec
 
 ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 NameArg = Annotated[str, Field(description="The stream application's name (see kafka_stream_list).")]
-ConfirmArg = Annotated[str | None, Field(description="Token from the first call of this exact call, to proceed.")]
+ConfirmArg = Annotated[
+    str | None,
+    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
+]
 TimeArg = Annotated[
     int | str | None, Field(description="Window time bound: epoch milliseconds or ISO-8601 (e.g. 2026-01-01T00:00Z).")
 ]
@@ -49,7 +53,7 @@ class QueryResult(BaseModel):
 
 
 class KsqlOutcome(BaseModel):
-    executed: bool = Field(description="False when consent is needed first (DROP, TERMINATE).")
+    executed: bool = Field(description="False when consent is needed first (DROP, TERMINATE, DELETE TOPIC).")
     engine: str = Field(description="'built-in' or the URL of the configured ksqlDB server.")
     consent: ConsentPreview | None = None
     results: list[dict[str, Any]] = Field(
@@ -93,7 +97,14 @@ def register(server: MCPServer[Any]) -> None:
         topic (created if missing). exactly_once_v2 by default. dry_run=true returns the plan and the topology
         description without changing anything. Deploying the name of a stopped application restarts it."""
         app = app_of(ctx)
-        return await app.run(service.deploy, app, spec, cluster, dry_run=dry_run)
+        cfg = app.clients.cluster(cluster)
+        if dry_run:
+            return await app.run(service.dry_run, app, spec, cfg)
+        plan = await app.run(service.plan_deploy, app, spec, cfg)
+        change = service.deploy_change(spec, cfg, plan, tool="kafka_stream_deploy")
+        return await gated(
+            ctx, change, lambda permit: service.deploy(permit, app, spec, cfg, plan, tool="kafka_stream_deploy")
+        )
 
     @kafka_tool(server, kind="read", title="List stream applications")
     async def kafka_stream_list(ctx: Ctx, cluster: ClusterArg = None) -> list[StreamSummary]:
@@ -167,18 +178,8 @@ def register(server: MCPServer[Any]) -> None:
         app = app_of(ctx)
         mgr = manager(app)
         rec = await app.run(mgr.get, name)
-        change = Change(
-            tool="kafka_stream_stop",
-            cluster=rec.cluster,
-            action="stream.stop",
-            resource_type="stream",
-            resources=[name],
-            arguments={"name": name},
-        )
-        app.safety.authorize(change, confirm_token=None, effect=f"stop stream application {name!r}")
-        result = await app.run(mgr.stop, name)
-        app.safety.record(change, decision="allowed", result={"status": result.status})
-        return result
+        change = service.stop_change(rec, tool="kafka_stream_stop")
+        return await gated(ctx, change, lambda permit: mgr.stop(permit, name))
 
     @kafka_tool(server, kind="destructive", title="Delete stream application")
     async def kafka_stream_delete(
@@ -186,41 +187,23 @@ def register(server: MCPServer[Any]) -> None:
     ) -> DeleteOutcome | InputRequiredResult:
         """Delete a stream application: stop it, delete its internal topics (repartition, changelog) and its
         consumer group (the committed offsets), and remove its local state. The sink topic is kept. The first
-        call changes nothing and returns the effect and a confirmation token; an identical second call with
-        confirm_token deletes. Ask the user first."""
+        call changes nothing and returns the effect and how to consent (a confirmation token, or an approval id a
+        person must grant); an identical second call with confirm_token deletes. Ask the user first."""
         app = app_of(ctx)
-        mgr = manager(app)
-        rec = await app.run(mgr.get, name)
-        from streams import ops
-
-        admin = app.clients.admin(rec.cluster)
-        topics = await app.run(ops.internal_topics, admin, rec.application_id, timeout=app.timeout)
-        change = Change(
-            tool="kafka_stream_delete",
-            cluster=rec.cluster,
-            action="stream.delete",
-            resource_type="stream",
-            resources=[name],
-            destructive=True,
-            arguments={"name": name},
+        rec, topics = await app.run(service.app_resources, app, name)
+        change, effect = service.delete_change(rec, topics, tool="kafka_stream_delete")
+        done = await gated_destructive(
+            ctx,
+            change,
+            lambda permit: service.remove(permit, app, name, topics=topics),
+            effect=effect,
+            confirm_token=confirm_token,
         )
-        effect = (
-            f"Stop stream application {name!r} ({rec.status}) on cluster {rec.cluster!r}, delete its "
-            f"{len(topics)} internal topic(s) ({', '.join(topics) or 'none'}), its consumer group "
-            f"{rec.application_id!r} and its local state. The sink topic is kept."
-        )
-        preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-        if isinstance(preview, InputRequiredResult):
-            return preview  # the user is asked through elicitation; the client retries
-        if preview is not None:
-            return DeleteOutcome(executed=False, consent=preview)
-        try:
-            cleanup = await app.run(service.remove, app, name)
-        except Exception as exc:
-            app.safety.record(change, decision="confirmed", error=str(exc))
-            raise
-        app.safety.record(change, decision="confirmed", result=cleanup.model_dump())
-        return DeleteOutcome(executed=True, cleanup=cleanup, note="The sink topic was kept.")
+        if isinstance(done, InputRequiredResult):
+            return done  # the user is asked through elicitation; the client retries
+        if isinstance(done, ConsentPreview):
+            return DeleteOutcome(executed=False, consent=done)
+        return DeleteOutcome(executed=True, cleanup=done, note="The sink topic was kept.")
 
     @kafka_tool(server, kind="write", title="Streaming SQL (ksqlDB subset)")
     async def kafka_ksql(
@@ -238,8 +221,10 @@ def register(server: MCPServer[Any]) -> None:
         CREATE TABLE AS SELECT col, COUNT(*)/SUM/MIN/MAX/AVG ... WINDOW TUMBLING|HOPPING|SESSION (SIZE .., GRACE
         PERIOD ..) GROUP BY col EMIT CHANGES|FINAL; DROP STREAM|TABLE [DELETE TOPIC]; TERMINATE id; SHOW STREAMS|TABLES|
         QUERIES; DESCRIBE; pull queries (SELECT ... FROM table WHERE key = ..); push queries (SELECT ... FROM stream
-        WHERE .. EMIT CHANGES LIMIT n). Unsupported syntax is refused naming the construct. DROP and TERMINATE need
-        the user's confirmation: the first call returns a token."""
+        WHERE .. EMIT CHANGES LIMIT n). Unsupported syntax is refused naming the construct. The whole batch is
+        checked before anything runs. Statements that delete something (DROP of a query's table or stream, TERMINATE,
+        DELETE TOPIC) need the user's consent for the whole batch first: the first call changes nothing and returns
+        the effect (a token, or an approval id a person must grant); repeat the identical call with it."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         import re
@@ -249,31 +234,9 @@ def register(server: MCPServer[Any]) -> None:
         statements = q.split_statements(sql)
         if not statements:
             raise InvalidArgument("No SQL statement given.")
-        destructive = [s for s in statements if re.match(r"(?is)^\s*(DROP|TERMINATE)\b", s)]
         engine_name = cfg.ksqldb_url or "built-in"
-        if not cfg.ksqldb_url:
-            await app.run(service.engine(app, cfg.name).precheck, sql)
-        if destructive:
-            change = Change(
-                tool="kafka_ksql",
-                cluster=cfg.name,
-                action="ksql.drop",
-                resource_type="stream",
-                resources=destructive,
-                destructive=True,
-                arguments={"sql": sql},
-            )
-            effect = (
-                f"Run on {engine_name} (cluster {cfg.name!r}): {'; '.join(destructive)}. Dropping a persistent "
-                "query stops its Kafka Streams application and deletes its internal topics; DELETE TOPIC also "
-                "deletes the topic and its records."
-            )
-            preview = await app.safety.confirm(ctx, change, confirm_token=confirm_token, effect=effect)
-            if isinstance(preview, InputRequiredResult):
-                return preview  # the user is asked through elicitation; the client retries
-            if preview is not None:
-                return KsqlOutcome(executed=False, engine=engine_name, consent=preview)
         is_query = len(statements) == 1 and re.match(r"(?is)^\s*SELECT\b", statements[0]) is not None
+        results: list[dict[str, Any]] | ConsentPreview | InputRequiredResult
         if cfg.ksqldb_url:
             from streams.ksql_client import KsqlClient
 
@@ -284,13 +247,41 @@ def register(server: MCPServer[Any]) -> None:
                     client.query, statements[0], properties=props, limit=push_limit, timeout=push_timeout_s
                 )
                 return KsqlOutcome(executed=True, engine=engine_name, query=result)
-            results = await app.run(client.execute, sql)
-            return KsqlOutcome(executed=True, engine=engine_name, results=results)
+            change, effect = await app.run(
+                service.remote_change, app, cfg, client, sql, tool="kafka_ksql", requester=requester_of(ctx)
+            )
+            if change is None:
+                results = await app.run(client.execute_read, sql)
+            elif change.destructive:
+                results = await gated_destructive(
+                    ctx, change, lambda permit: client.execute(permit, sql), effect=effect, confirm_token=confirm_token
+                )
+            else:
+                results = await gated(ctx, change, lambda permit: client.execute(permit, sql))
+            return _ksql_outcome(engine_name, results)
         eng = service.engine(app, cfg.name)
         if is_query:
             qres = await app.run(
                 eng.query, statements[0], earliest=from_beginning, limit=push_limit, timeout=push_timeout_s
             )
             return KsqlOutcome(executed=True, engine=engine_name, query=qres.model_dump())
-        results = await app.run(eng.execute, sql)
-        return KsqlOutcome(executed=True, engine=engine_name, results=results)
+        batch = await app.run(service.plan_batch, app, cfg.name, sql, tool="kafka_ksql", requester=requester_of(ctx))
+        if batch.change is None:
+            results = await app.run(batch.run_unchanged)
+        elif batch.change.destructive:
+            results = await gated_destructive(
+                ctx, batch.change, batch.run, effect=batch.effect, confirm_token=confirm_token
+            )
+        else:
+            results = await gated(ctx, batch.change, batch.run)
+        return _ksql_outcome(engine_name, results)
+
+
+def _ksql_outcome(
+    engine_name: str, done: list[dict[str, Any]] | ConsentPreview | InputRequiredResult
+) -> KsqlOutcome | InputRequiredResult:
+    if isinstance(done, InputRequiredResult):
+        return done  # the user is asked through elicitation; the client retries
+    if isinstance(done, ConsentPreview):
+        return KsqlOutcome(executed=False, engine=engine_name, consent=done)
+    return KsqlOutcome(executed=True, engine=engine_name, results=done)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.host import ToolHub
 from agent.record import RunRecord
 from agent.runner import Agent
+from cli.common import tool_hub
 
 
 async def run_agent(settings: Any, task: str, **kwargs: Any) -> RunRecord:
-    async with ToolHub(settings) as hub:
+    async with tool_hub(settings, stdio=False) as hub:
         return await Agent(settings, hub, **kwargs).run(task)
 
 
 async def resume_agent(settings: Any, task_id: str, decisions: dict[str, Any], **kwargs: Any) -> RunRecord:
-    async with ToolHub(settings) as hub:
+    async with tool_hub(settings, stdio=False) as hub:
         return await Agent(settings, hub, **kwargs).resume(task_id, decisions)
 
 

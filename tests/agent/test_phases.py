@@ -8,13 +8,27 @@ from typing import Any
 import pytest
 
 from agent.host import _spec_from_tool
-from agent.phases import ORDER, Phase, ToolSpec, can_advance, is_mutating_call, phase_allows
+from agent.phases import (
+    ORDER,
+    Phase,
+    ToolSpec,
+    can_advance,
+    dry_run_flag,
+    is_mutating_call,
+    phase_allows,
+    result_says_unchanged,
+)
 
 SCHEMA: dict[str, Any] = {"type": "object", "properties": {"topic": {"type": "string"}}}
 CONFIRM: dict[str, Any] = {"type": "object", "properties": {"topic": {}, "confirm_token": {}}}
 
 READ = ToolSpec(name="kafka_describe_topic", input_schema=SCHEMA, read_only=True, destructive=False)
-WRITE = ToolSpec(name="kafka_create_topic", input_schema=SCHEMA, destructive=False)
+WRITE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"topic": {"type": "string"}, "validate_only": {"type": "boolean", "default": False}},
+}
+WRITE = ToolSpec(name="kafka_create_topic", input_schema=WRITE_SCHEMA, destructive=False)
+PRODUCE = ToolSpec(name="kafka_produce", input_schema=SCHEMA, destructive=False)
 DELETE = ToolSpec(name="kafka_delete_topic", input_schema=CONFIRM, destructive=True)
 MEMORY = ToolSpec(name="memory_store", input_schema=SCHEMA, destructive=False)
 PERF = ToolSpec(name="kafka_perf_test", input_schema=SCHEMA, destructive=False)
@@ -32,6 +46,25 @@ def test_writes_only_in_execute_or_as_validation() -> None:
     assert not phase_allows(Phase.PLAN, WRITE, {"validate_only": True})[0]
     ok, reason = phase_allows(Phase.VERIFY, WRITE, {})
     assert not ok and "VERIFY" in reason and "kafka_create_topic" in reason
+
+
+def test_a_flag_the_tool_does_not_define_is_not_a_dry_run() -> None:
+    """An injected ``dry_run`` (or ``validate_only``) on a tool that has no such argument changes nothing about how
+    the call is judged: it is a write, refused outside EXECUTE and subject to approval."""
+    for flag in ("dry_run", "validate_only"):
+        assert is_mutating_call(PRODUCE, {"topic": "t", flag: True})
+        assert not phase_allows(Phase.VALIDATE, PRODUCE, {"topic": "t", flag: True})[0]
+        assert dry_run_flag(PRODUCE, {"topic": "t", flag: True}) is None
+    assert is_mutating_call(DELETE, {"topic": "t", "dry_run": True, "confirm_token": "x"})
+    assert dry_run_flag(WRITE, {"validate_only": True}) == "validate_only"
+    assert dry_run_flag(WRITE, {"validate_only": "true"}) is None  # only a real boolean counts
+
+
+def test_a_result_must_say_nothing_changed() -> None:
+    assert result_says_unchanged({"validate_only": True, "created": False})
+    assert result_says_unchanged({"executed": False, "consent": {}})
+    assert not result_says_unchanged({"created": True})
+    assert not result_says_unchanged("created")
 
 
 def test_destructive_preview_is_a_dry_run_but_the_confirmed_call_is_not() -> None:

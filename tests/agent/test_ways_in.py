@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from agent.delegation import escalations_topic
-from agent.host import ToolHub
+from cli.common import tool_hub
 from tests.agent.fake_anthropic import FakeAnthropic, last_result_text, step, text, tool, tool_results
 from tests.agent.helpers import run_agent, topic_exists
 from tests.conftest import unique
@@ -40,31 +41,43 @@ async def test_agent_run_task_tool_pauses_and_resumes(agent_settings: Any, fake_
     async with Client(build_server(agent_settings), raise_exceptions=False) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         ann = tools["agent_run_task"].annotations
-        assert ann is not None and ann.read_only_hint is False and ann.destructive_hint is False
+        assert ann is not None and ann.read_only_hint is False and ann.destructive_hint is True
+        assert '"approve"' not in json.dumps(tools["agent_run_task"].input_schema["properties"]["decisions"])
 
         first = structured(await client.call_tool("agent_run_task", {"task": f"create {topic}", "approval": "ask"}))
         assert first["status"] == "input_required"
         (pending,) = first["pending_actions"]
-        assert pending["tool"] == "kafka_create_topic"
+        assert pending["tool"] == "kafka_create_topic" and pending["approval_id"].startswith("apr-")
+        assert "confirm_token" not in pending
         assert not topic_exists(admin, topic)
 
+        # The calling model cannot approve: the schema has no such value, and an empty resume just waits again.
         assert_tool_error(
-            await client.call_tool("agent_run_task", {"task_id": first["task_id"], "decisions": {}}),
-            "needs a decision",
+            await client.call_tool(
+                "agent_run_task", {"task_id": first["task_id"], "decisions": {pending["action_id"]: "approve"}}
+            ),
+            "deny",
         )
+        again = structured(await client.call_tool("agent_run_task", {"task_id": first["task_id"]}))
+        assert again["status"] == "input_required" and not topic_exists(admin, topic)
+
+        # A person approves out of band, in another process.
+        granted = await anyio.run_process(
+            [sys.executable, "-m", "cli", "approvals", "approve", pending["approval_id"], "--as", "Ada Ops"],
+            env={**os.environ, "KAFKA_AGENT_DATA_DIR": str(agent_settings.data_dir)},
+            check=False,
+        )
+        assert granted.returncode == 0, granted.stderr.decode()
         fake_llm.script(
             step(text("Created."), check=lambda b: json.loads(last_result_text(b))["created"] is True),
             # The model stopped without verifying: the runtime reminds it once.
             step(text("Created; verification skipped."), check=_was_reminded),
         )
-        done = structured(
-            await client.call_tool(
-                "agent_run_task", {"task_id": first["task_id"], "decisions": {pending["action_id"]: "approve"}}
-            )
-        )
+        done = structured(await client.call_tool("agent_run_task", {"task_id": first["task_id"]}))
         assert done["status"] == "completed" and done["output"] == "Created; verification skipped."
         assert done["record"]["verification"] is None
-        assert done["record"]["approvals"][0]["decision"] == "approve"
+        (decision,) = done["record"]["approvals"]
+        assert decision["decision"] == "approve" and decision["decided_by"] == "Ada Ops"
         assert "messages" not in done["record"]
         assert_tool_error(await client.call_tool("agent_run_task", {}), "either task")
     fake_llm.assert_all_consumed()
@@ -84,8 +97,12 @@ async def test_escalation_goes_to_kafka_and_the_audit_log(agent_settings: Any, f
     assert record.escalations[0]["summary"] == "ISR below minimum on payments"
 
     audit = [json.loads(line) for line in settings.resolved_audit_log().read_text().splitlines()]
-    assert any(e["tool"] == "agent_escalate" and e["resources"] == [record.task_id] for e in audit)
     topic = escalations_topic(settings)
+    (line,) = [e for e in audit if e["tool"] == "agent_escalate" and e["action"] == "agent.message"]
+    assert (
+        line["decision"] == "allowed" and line["requester"] == f"run:{record.task_id}" and line["resources"] == [topic]
+    )
+    assert line["arguments"]["escalation"]["summary"] == "ISR below minimum on payments" and not line["error"]
     consumer = Consumer(
         {"bootstrap.servers": settings.bootstrap_servers, "group.id": unique("g"), "enable.auto.commit": False}
     )
@@ -115,7 +132,7 @@ async def test_extra_mcp_servers_from_a_claude_desktop_file(agent_settings: Any,
         json.dumps({"mcpServers": {"other": {"command": sys.executable, "args": ["-m", "cli", "serve"], "env": env}}})
     )
     settings = agent_settings.model_copy(update={"mcp_servers_file": servers})
-    async with ToolHub(settings) as hub:
+    async with tool_hub(settings, stdio=False) as hub:
         assert "kafka_create_topic" in hub.tools
         assert "other__kafka_list_topics" in hub.tools and hub.tools["other__kafka_list_topics"].read_only
         assert "other__kafka_create_topic" not in hub.tools  # the other server runs read-only
@@ -129,7 +146,7 @@ async def test_bad_servers_file_is_a_clear_error(agent_settings: Any, tmp_path: 
     servers = tmp_path / "mcp.json"
     servers.write_text(json.dumps({"mcpServers": {"x": {"args": []}}}))
     with pytest.raises(ConfigError, match="needs a 'command'"):
-        async with ToolHub(agent_settings.model_copy(update={"mcp_servers_file": servers})):
+        async with tool_hub(agent_settings.model_copy(update={"mcp_servers_file": servers}), stdio=False):
             pass
 
 
@@ -206,7 +223,7 @@ def test_chat_asks_inline_and_streams(agent_settings: Any, fake_llm: FakeAnthrop
 
 async def test_stdio_hub_spawns_the_server_with_these_settings(agent_settings: Any, kafka_cluster: Any) -> None:
     """Over stdio the spawned server gets the run's settings (here only set in code, not in the environment)."""
-    async with ToolHub(agent_settings, transport="stdio") as hub:
+    async with tool_hub(agent_settings, stdio=True) as hub:
         assert "agent_run_task" not in hub.tools  # the agent never runs itself
         outcome = await hub.call("kafka_describe_cluster", {})
         assert not outcome.is_error, outcome.text

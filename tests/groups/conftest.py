@@ -3,6 +3,7 @@ Kafka's own ConsumerGroupCommand to compare against."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from typing import Any
 
@@ -53,6 +54,13 @@ def commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> N
         consumer.commit(offsets=tps, asynchronous=False)
     finally:
         consumer.close()
+
+
+def audit_entries(settings: Any, tool: str) -> list[dict[str, Any]]:
+    """The audit log's lines for one tool, oldest first."""
+    path = settings.resolved_audit_log()
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [e for e in map(json.loads, lines) if e["tool"] == tool]
 
 
 def java_describe(bootstrap: str, groups: list[str]) -> dict[tuple[str, str, int], tuple[str, str, str]]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
 import pytest
 
 from tests.conftest import unique
-from tests.groups.conftest import create_topic, fill
+from tests.groups.conftest import audit_entries, create_topic, fill
 from tests.helpers import assert_tool_error, structured
 
 pytestmark = pytest.mark.anyio
@@ -19,7 +20,9 @@ def reader_groups(admin: Any) -> set[str]:
     return {g.group_id for g in admin.list_consumer_groups().result(15).valid}
 
 
-async def test_produce_consume_round_trip_leaves_no_group(mcp_client: Any, admin: Any, bootstrap: str) -> None:
+async def test_produce_consume_round_trip_leaves_no_group(
+    mcp_client: Any, admin: Any, bootstrap: str, settings: Any
+) -> None:
     topic = unique("msg")
     create_topic(admin, topic, 2)
     records = [
@@ -36,6 +39,11 @@ async def test_produce_consume_round_trip_leaves_no_group(mcp_client: Any, admin
     assert all(r["offset"] is not None and r["error"] is None for r in produced["records"])
     # Records with the same key land in the same partition.
     assert produced["records"][0]["partition"] == produced["records"][3]["partition"]
+    # The write went through the gate: one audit line, allowed, naming the topic (never the record contents).
+    (line,) = audit_entries(settings, "kafka_produce")
+    assert line["decision"] == "allowed" and line["action"] == "topic.produce" and line["resources"] == [topic]
+    assert line["result"]["written"] == 4 and line["error"] is None and line["requester"]
+    assert "order-1" not in json.dumps(line["arguments"])
 
     before = reader_groups(admin)
     got = structured(await mcp_client.call_tool("kafka_consume", {"topic": topic, "start": "earliest"}))
@@ -144,7 +152,7 @@ async def test_aborted_transactions_hidden_under_read_committed(mcp_client: Any,
     assert [r["value"] for r in dirty["records"]] == ["committed-1", "aborted", "committed-2"]
 
 
-async def test_message_bad_input(mcp_client: Any, admin: Any) -> None:
+async def test_message_bad_input(mcp_client: Any, admin: Any, settings: Any) -> None:
     topic = unique("msg-bad")
     create_topic(admin, topic, 1)
     missing = unique("no-topic")
@@ -177,9 +185,16 @@ async def test_message_bad_input(mcp_client: Any, admin: Any) -> None:
     )
     assert huge["written"] == 1 and huge["failed"] == 1
     assert "MSG_SIZE_TOO_LARGE" in huge["records"][1]["error"]
+    # Kafka's internal topics are protected: the gate refuses the write before anything is sent, and audits it.
+    assert_tool_error(
+        await mcp_client.call_tool("kafka_produce", {"topic": "__consumer_offsets", "records": [{"value": "x"}]}),
+        "protected",
+    )
+    refused = [e for e in audit_entries(settings, "kafka_produce") if e["resources"] == ["__consumer_offsets"]]
+    assert [e["decision"] for e in refused] == ["refused"]
 
 
-async def test_topic_offsets_and_delete_records(mcp_client: Any, admin: Any, bootstrap: str) -> None:
+async def test_topic_offsets_and_delete_records(mcp_client: Any, admin: Any, bootstrap: str, settings: Any) -> None:
     topic = unique("msg-del")
     create_topic(admin, topic, 2)
     fill(bootstrap, topic, {0: 8, 1: 3})
@@ -213,3 +228,10 @@ async def test_topic_offsets_and_delete_records(mcp_client: Any, admin: Any, boo
         await mcp_client.call_tool("kafka_delete_records", {"topic": "__consumer_offsets", "before_offsets": {"0": 1}}),
         "protected",
     )
+    entries = audit_entries(settings, "kafka_delete_records")
+    assert [(e["decision"], e["resources"]) for e in entries] == [
+        ("consent_requested", [topic]),
+        ("confirmed", [topic]),
+        ("refused", ["__consumer_offsets"]),
+    ]
+    assert entries[1]["result"]["records_deleted"] == 8

@@ -47,14 +47,12 @@ async def client_for(
     """An in-memory client on a server built from ``settings``; with ``clock``, the gate reads that clock."""
     from mcp import Client
 
-    from core.app import AppContext
-    from core.gate import Safety
-    from core.kafka.clients import KafkaClients
+    from core.app import build_app_context
     from mcp_server.server import build_server
 
     shared = None
     if clock is not None:
-        shared = AppContext(settings=settings, clients=KafkaClients(settings), safety=Safety(settings, clock=clock))
+        shared = build_app_context(settings, clock=clock)
     try:
         async with Client(build_server(settings, shared=shared), raise_exceptions=False, **client_kwargs) as client:
             yield client

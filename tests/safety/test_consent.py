@@ -140,9 +140,10 @@ def test_any_differing_argument_voids_the_token(tmp_path: Path) -> None:
     from hypothesis import strategies as st
 
     from core.errors import InvalidArgument
-    from core.gate import Change, Safety
+    from core.gate import Change, ConsentRequired, Gate, Requester, TokenConsent
 
-    safety = Safety(make_settings("127.0.0.1:1", tmp_path))
+    gate = Gate(make_settings("127.0.0.1:1", tmp_path))
+    asker = Requester("session:test", "a test session")
     base = {"group": "g1", "topic": "orders", "to": "earliest", "partitions": [0, 1]}
 
     def change(args: dict[str, Any]) -> Change:
@@ -161,10 +162,17 @@ def test_any_differing_argument_voids_the_token(tmp_path: Path) -> None:
     def check(key: str, value: Any) -> None:
         if base[key] == value:
             return
-        preview = safety.authorize(change(base), confirm_token=None, effect="reset")
-        assert preview is not None
+        with pytest.raises(ConsentRequired) as asked:
+            gate.admit(change(base), requester=asker, consent=TokenConsent(None), effect="reset")
+        preview = asked.value.preview
+        assert preview is not None and preview.confirmation_token
         with pytest.raises(InvalidArgument, match="different arguments"):
-            safety.authorize(change({**base, key: value}), confirm_token=preview.confirmation_token, effect="reset")
+            gate.admit(
+                change({**base, key: value}),
+                requester=asker,
+                consent=TokenConsent(preview.confirmation_token),
+                effect="reset",
+            )
 
     check()
 

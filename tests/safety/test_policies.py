@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from core.errors import PolicyViolation
-from core.gate import Change, Safety
+from core.gate import Change, Gate
 from core.gate.policies import RULES, evaluate
 from tests.conftest import ClusterHandle, make_settings, unique
 from tests.helpers import assert_tool_error, structured
@@ -87,10 +87,10 @@ def test_every_rule_is_documented() -> None:
 def test_production_refuses_each_violation_by_name(
     tmp_path: Path, action: str, details: dict[str, Any], rule: str
 ) -> None:
-    safety = Safety(make_settings("127.0.0.1:1", tmp_path, profile="production"))
+    gate = Gate(make_settings("127.0.0.1:1", tmp_path, profile="production"))
     change = _change(action, details)
     with pytest.raises(PolicyViolation) as info:
-        safety.authorize(change, confirm_token=None, effect="test")
+        gate.admit(change, effect="test")
     assert rule in str(info.value)
     assert "Why:" in str(info.value) and "Compliant:" in str(info.value)
     entry = read_audit(tmp_path)[-1]
@@ -113,9 +113,9 @@ def test_production_refuses_each_violation_by_name(
     ],
 )
 def test_production_allows_compliant_changes(tmp_path: Path, action: str, details: dict[str, Any]) -> None:
-    safety = Safety(make_settings("127.0.0.1:1", tmp_path, profile="production"))
+    gate = Gate(make_settings("127.0.0.1:1", tmp_path, profile="production"))
     change = _change(action, details)
-    assert safety.authorize(change, confirm_token=None, effect="test") is None
+    assert gate.admit(change, effect="test").decision == "allowed"
     assert change.overridden_rules == [] and change.policy_warnings == []
 
 
@@ -133,15 +133,15 @@ def test_profiles_set_severity() -> None:
 
 
 def test_override_only_for_overridable_rules(tmp_path: Path) -> None:
-    safety = Safety(make_settings("127.0.0.1:1", tmp_path, profile="production"))
+    gate = Gate(make_settings("127.0.0.1:1", tmp_path, profile="production"))
     for action, details, rule in [
         ("producer.configure", {"producer_config": {"acks": "1"}}, "producer-durability"),
         ("consumer.configure", {"consumer_config": {"enable.auto.commit": "true"}}, "consumer-auto-commit"),
     ]:
         change = _change(action, details, override="metrics only; a lost sample is harmless")
-        assert safety.authorize(change, confirm_token=None, effect="x") is None
+        assert gate.admit(change, effect="x").decision == "allowed"
         assert change.overridden_rules == [rule]
-        safety.record(change, decision="allowed", result={"ok": True})
+        gate.record(change, decision="allowed", result={"ok": True})
         entry = read_audit(tmp_path)[-1]
         assert entry["overridden_rules"] == [rule]
         assert entry["override_reason"] == "metrics only; a lost sample is harmless"
@@ -151,19 +151,19 @@ def test_override_only_for_overridable_rules(tmp_path: Path) -> None:
         ("topic.create", {"partitions": 6, "replication_factor": 1, "configs": GOOD}, "replication-factor-min"),
     ]:
         with pytest.raises(PolicyViolation) as info:
-            safety.authorize(_change(action, details, override="I know better"), confirm_token=None, effect="x")
+            gate.admit(_change(action, details, override="I know better"), effect="x")
         assert rule in str(info.value) and "cannot override" in str(info.value)
 
 
 def test_secrets_are_redacted_in_the_audit_log(tmp_path: Path) -> None:
-    safety = Safety(make_settings("127.0.0.1:1", tmp_path))
+    gate = Gate(make_settings("127.0.0.1:1", tmp_path))
     change = _change(
         "user.upsert",
         {},
         resource_type="user",
         arguments={"user": "alice", "password": "hunter2", "nested": {"sasl.jaas.config": "secret"}},
     )
-    safety.record(change, decision="allowed")
+    gate.record(change, decision="allowed")
     line = (tmp_path / "audit.jsonl").read_text()
     assert "hunter2" not in line and "secret" not in line.replace('"***"', "")
     assert read_audit(tmp_path)[-1]["arguments"]["password"] == "***"
@@ -339,10 +339,10 @@ async def test_staging_warns_and_records_the_warning(kafka_cluster: ClusterHandl
     rules = {w.split(":")[0] for w in entry["policy_warnings"]}
     assert rules == {"replication-factor-min", "single-partition-high-throughput"}
     # Our agent's tool hub hands the model the compact result and the warnings with it.
-    from agent.host import ToolHub
+    from cli.common import tool_hub
 
     other = unique("stg")
-    async with ToolHub(settings, extra_servers=False) as hub:
+    async with tool_hub(settings, stdio=False, extra_servers=False) as hub:
         outcome = await hub.call("kafka_create_topic", {"topic": other, "partitions": 1, "replication_factor": 1})
     assert not outcome.is_error and outcome.structured is not None and outcome.structured["created"] is True
     assert (
@@ -395,7 +395,7 @@ def test_stricter_profiles_never_allow_more_and_check_agrees_with_the_gate(tmp_p
             "schema.register",
         ]
     )
-    gates = {p: Safety(make_settings("127.0.0.1:1", tmp_path / p, profile=p)) for p in ("production", "staging", "dev")}
+    gates = {p: Gate(make_settings("127.0.0.1:1", tmp_path / p, profile=p)) for p in ("production", "staging", "dev")}
 
     @hsettings(max_examples=300, deadline=None)
     @given(action=actions, plan=details, reason=st.sampled_from([None, "", "a reviewed exception"]))
@@ -409,7 +409,7 @@ def test_stricter_profiles_never_allow_more_and_check_agrees_with_the_gate(tmp_p
             verdict, _ = _verdict(findings, reason, blocked=False)
             change = _change(action, plan, override=reason)
             try:
-                gate.authorize(change, confirm_token=None, effect="x")
+                gate.admit(change, effect="x")
                 refused = False
             except PolicyViolation:
                 refused = True
@@ -425,7 +425,7 @@ def test_a_bad_protected_pattern_is_a_clear_config_error(tmp_path: Path) -> None
     from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="PROTECTED_TOPICS_PATTERN"):
-        Safety(make_settings("127.0.0.1:1", tmp_path, protected_topics_pattern="(billing"))
+        Gate(make_settings("127.0.0.1:1", tmp_path, protected_topics_pattern="(billing"))
 
 
 async def test_list_policies_tool(kafka_cluster: ClusterHandle, data_dir: Path) -> None:

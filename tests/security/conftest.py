@@ -4,6 +4,7 @@ cluster-global things the tests create (SCRAM users and ACLs)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -122,3 +123,10 @@ def can_login(conf: dict[str, Any]) -> bool:
         return True
     except KafkaException:
         return False
+
+
+def audit_entries(settings: Any, tool: str) -> list[dict[str, Any]]:
+    """The audit log's lines for one tool, oldest first."""
+    path = settings.resolved_audit_log()
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [e for e in map(json.loads, lines) if e["tool"] == tool]

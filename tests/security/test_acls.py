@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import unique
 from tests.helpers import assert_tool_error, structured
-from tests.security.conftest import can_login, wait_until
+from tests.security.conftest import audit_entries, can_login, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -193,7 +193,11 @@ async def test_consumer_needs_the_group_acl_and_the_role_grants_it(
 
 
 async def test_prefixed_producer_role_covers_new_topics(
-    sec_client: Any, sasl_admin: Any, new_user: Callable[[], str], scram_conf: Callable[..., dict[str, Any]]
+    sec_client: Any,
+    sasl_admin: Any,
+    new_user: Callable[[], str],
+    scram_conf: Callable[..., dict[str, Any]],
+    sec_settings: Any,
 ) -> None:
     user, conf = await _scram_user(sec_client, new_user, scram_conf)
     prefix = unique("sec-pfx") + "."
@@ -205,12 +209,20 @@ async def test_prefixed_producer_role_covers_new_topics(
     )
     assert planned["dry_run"] is True and planned["created"] == 0
     assert _acls_settle(sasl_admin, f"User:{user}", set()), "a dry run must create nothing"
+    assert not audit_entries(sec_settings, "kafka_grant_role"), "a dry run sends nothing, so nothing passes the gate"
     granted = structured(
         await sec_client.call_tool(
             "kafka_grant_role", {"principal": f"User:{user}", "role": "producer", "topics": [prefix], "prefixed": True}
         )
     )
     assert granted["created"] == 3
+    (line,) = audit_entries(sec_settings, "kafka_grant_role")
+    assert line["decision"] == "allowed" and line["action"] == "acl.create"
+    assert set(line["resources"]) == {
+        f"User:{user}:WRITE:TOPIC:PREFIXED:{prefix}:ALLOW@*",
+        f"User:{user}:DESCRIBE:TOPIC:PREFIXED:{prefix}:ALLOW@*",
+        f"User:{user}:IDEMPOTENT_WRITE:CLUSTER:LITERAL:kafka-cluster:ALLOW@*",
+    }
     assert _acls_settle(
         sasl_admin,
         f"User:{user}",
@@ -245,7 +257,7 @@ async def test_prefixed_producer_role_covers_new_topics(
 
 
 async def test_list_filters_and_delete_with_consent(
-    sec_client: Any, sasl_admin: Any, new_user: Callable[[], str]
+    sec_client: Any, sasl_admin: Any, new_user: Callable[[], str], sec_settings: Any
 ) -> None:
     user = new_user()
     principal = f"User:{user}"
@@ -264,6 +276,15 @@ async def test_list_filters_and_delete_with_consent(
         )
     )
     assert wait_until(lambda: len(_acls_of(sasl_admin, principal)) == 5, timeout=15)
+    # Each binding is one resource to the gate, named the same way wherever it is seen (ksec.acl_binding_id).
+    (created,) = audit_entries(sec_settings, "kafka_create_acls")
+    assert created["decision"] == "allowed" and created["resources"] == [
+        f"{principal}:READ:TOPIC:LITERAL:a-topic:ALLOW@*",
+        f"{principal}:WRITE:TOPIC:PREFIXED:b-:ALLOW@*",
+        f"{principal}:READ:GROUP:LITERAL:g1:DENY@*",
+        f"{principal}:DESCRIBE:CLUSTER:LITERAL:kafka-cluster:ALLOW@*",
+        f"{principal}:WRITE:TRANSACTIONAL_ID:LITERAL:tx-1:ALLOW@*",
+    ]
     everything = structured(await sec_client.call_tool("kafka_list_acls", {"principal": principal}))
     assert everything["count"] == 5
     assert {a["resource_type"] for a in everything["acls"]} == {"topic", "group", "cluster", "transactional_id"}
@@ -283,6 +304,7 @@ async def test_list_filters_and_delete_with_consent(
     )
     assert preview["executed"] is False and len(preview["matching"]) == 2
     assert len(_acls_of(sasl_admin, principal)) == 5
+    assert preview["consent"]["mode"] == "token" and "2 ACL(s)" in preview["consent"]["effect"]
     token = preview["consent"]["confirmation_token"]
 
     # The matched set changes before the confirmation: the token no longer fits.
@@ -309,6 +331,18 @@ async def test_list_filters_and_delete_with_consent(
     assert wait_until(
         lambda: {r[0] for r in _acls_of(sasl_admin, principal)} == {"GROUP", "BROKER", "TRANSACTIONAL_ID"}, timeout=15
     )
+    entries = audit_entries(sec_settings, "kafka_delete_acls")
+    assert [e["decision"] for e in entries] == ["consent_requested", "refused", "consent_requested", "confirmed"]
+    assert "changed since the dry run" in entries[1]["error"]
+    assert sorted(entries[-1]["resources"]) == sorted(
+        f"{principal}:{op}:TOPIC:{pattern}:{name}:ALLOW@*"
+        for op, pattern, name in [
+            ("READ", "LITERAL", "a-topic"),
+            ("WRITE", "PREFIXED", "b-"),
+            ("READ", "LITERAL", "c-topic"),
+        ]
+    )
+    assert entries[-1]["arguments"]["matching"] == entries[-1]["resources"], "the matches are bound into the consent"
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,13 @@ async def test_passwords_never_leak(
     audit = settings.resolved_audit_log().read_text(encoding="utf-8")
     entries = [json.loads(line) for line in audit.splitlines()]
     upserts = [e for e in entries if e["tool"] == "kafka_upsert_scram_user"]
-    assert len(upserts) >= 2 and all(set(e["arguments"]) == {"user", "mechanisms", "iterations"} for e in upserts)
+    # The changes the gate let through carry no password argument at all ...
+    changes = [e for e in upserts if e["action"] == "user.scram.upsert"]
+    assert len(changes) >= 2 and all(set(e["arguments"]) == {"user", "mechanisms", "iterations"} for e in changes)
+    assert all(e["decision"] == "allowed" and e["resources"] == [user] for e in changes)
+    # ... and calls refused for their arguments before reaching the gate show it only redacted.
+    refusals = [e for e in upserts if e["action"] == "tool.call"]
+    assert all(e["decision"] == "refused" and e["arguments"].get("password") == "***" for e in refusals)
     assert user in audit
     assert "kafka_upsert_scram_user" in caplog.text, "the failed calls should have been logged (capture works)"
     captured = capfd.readouterr()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ClusterHandle, make_settings
 from tests.helpers import assert_tool_error, structured
-from tests.security.conftest import can_login, wait_until
+from tests.security.conftest import audit_entries, can_login, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +29,11 @@ def _scram_mechs(admin: Any, user: str) -> set[str]:
 
 
 async def test_user_created_by_tool_can_log_in_then_is_deleted(
-    sec_client: Any, sasl_admin: Any, new_user: Callable[[], str], scram_conf: Callable[..., dict[str, Any]]
+    sec_client: Any,
+    sasl_admin: Any,
+    new_user: Callable[[], str],
+    scram_conf: Callable[..., dict[str, Any]],
+    sec_settings: Any,
 ) -> None:
     user, password = new_user(), secrets.token_urlsafe(16)
     result = structured(
@@ -95,6 +99,18 @@ async def test_user_created_by_tool_can_log_in_then_is_deleted(
     assert done["executed"] is True
     assert _scram_mechs(sasl_admin, user) == set()
     assert await anyio.to_thread.run_sync(lambda: wait_until(lambda: not can_login(scram_conf(user, password))))
+
+    # Both changes went through the gate, on the user as the resource; the password is nowhere in the audit log.
+    (upsert,) = audit_entries(sec_settings, "kafka_upsert_scram_user")
+    assert (upsert["decision"], upsert["action"], upsert["resources"]) == ("allowed", "user.scram.upsert", [user])
+    deletes = audit_entries(sec_settings, "kafka_delete_scram_user")
+    assert [(e["decision"], e["resources"]) for e in deletes] == [
+        ("consent_requested", [user]),
+        ("confirmed", [user]),
+        ("consent_requested", [user]),
+        ("confirmed", [user]),
+    ]
+    assert password not in sec_settings.resolved_audit_log().read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

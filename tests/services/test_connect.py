@@ -39,8 +39,14 @@ async def test_plugins_listed(mcp_client: Any) -> None:
     assert {FILE_SOURCE, FILE_SINK, "org.apache.kafka.connect.mirror.MirrorSourceConnector"} <= classes
 
 
+def _audit(settings: Any, name: str) -> list[tuple[str, str, str | None]]:
+    """(tool, decision, error) of every audit line about connector ``name``."""
+    lines = [json.loads(line) for line in settings.resolved_audit_log().read_text().splitlines()]
+    return [(a["tool"], a["decision"], a["error"]) for a in lines if a["resources"] == [name]]
+
+
 async def test_file_source_moves_lines_then_lifecycle(
-    mcp_client: Any, http: Any, admin_b: Any, service_env: ServiceEnv, tmp_path: Path
+    mcp_client: Any, http: Any, admin_b: Any, service_env: ServiceEnv, tmp_path: Path, settings: Any
 ) -> None:
     topic, name = unique("lines"), unique("file-src")
     create_topic(admin_b, topic)
@@ -84,14 +90,26 @@ async def test_file_source_moves_lines_then_lifecycle(
 
     preview = structured(await mcp_client.call_tool("kafka_delete_connector", {"name": name}))
     assert preview["executed"] is False and name in preview["consent"]["effect"]
+    assert preview["consent"]["mode"] == "token"
     assert http.get(f"{service_env.connect_url}/connectors/{name}").status_code == 200
     token = preview["consent"]["confirmation_token"]
     done = structured(await mcp_client.call_tool("kafka_delete_connector", {"name": name, "confirm_token": token}))
     assert done["executed"] is True
     assert http.get(f"{service_env.connect_url}/connectors/{name}").status_code == 404
+    # Every change went through the gate and was audited once with its outcome; the delete after consent.
+    assert _audit(settings, name) == [
+        ("kafka_create_or_update_connector", "allowed", None),
+        ("kafka_pause_connector", "allowed", None),
+        ("kafka_resume_connector", "allowed", None),
+        ("kafka_create_or_update_connector", "allowed", None),
+        ("kafka_delete_connector", "consent_requested", None),
+        ("kafka_delete_connector", "confirmed", None),
+    ]
 
 
-async def test_invalid_config_refused_per_field(mcp_client: Any, http: Any, service_env: ServiceEnv) -> None:
+async def test_invalid_config_refused_per_field(
+    mcp_client: Any, http: Any, service_env: ServiceEnv, settings: Any
+) -> None:
     name = unique("bad-src")
     result = await mcp_client.call_tool(
         "kafka_create_or_update_connector",
@@ -99,6 +117,9 @@ async def test_invalid_config_refused_per_field(mcp_client: Any, http: Any, serv
     )
     assert_tool_error(result, "rejected", "topic", "tasks.max")
     assert http.get(f"{service_env.connect_url}/connectors/{name}").status_code == 404
+    # The worker's refusal is the change's audited outcome.
+    ((tool, decision, error),) = _audit(settings, name)
+    assert (tool, decision) == ("kafka_create_or_update_connector", "allowed") and error and "rejected" in error
     report = structured(
         await mcp_client.call_tool(
             "kafka_validate_connector_config", {"config": {"connector.class": FILE_SOURCE, "name": name}}
@@ -114,7 +135,7 @@ async def test_invalid_config_refused_per_field(mcp_client: Any, http: Any, serv
 
 
 async def test_failing_connector_shows_trace_and_restarts(
-    mcp_client: Any, http: Any, admin_b: Any, service_env: ServiceEnv, tmp_path: Path
+    mcp_client: Any, http: Any, admin_b: Any, service_env: ServiceEnv, tmp_path: Path, settings: Any
 ) -> None:
     topic, name = unique("sink-in"), unique("file-sink")
     create_topic(admin_b, topic)
@@ -131,6 +152,10 @@ async def test_failing_connector_shows_trace_and_restarts(
     assert trace and "no-such-dir" in trace
     restarted = structured(await mcp_client.call_tool("kafka_restart_connector", {"name": name}))
     assert restarted["accepted"] is True
+    lines = [json.loads(line) for line in settings.resolved_audit_log().read_text().splitlines()]
+    (audited,) = [a for a in lines if a["tool"] == "kafka_restart_connector"]
+    assert audited["action"] == "connector.restart" and audited["resources"] == [name]
+    assert audited["arguments"] == {"name": name, "include_tasks": True, "only_failed": True}
     await _wait_state(mcp_client, name, "FAILED", task=True)  # the cause is still there
     http.delete(f"{service_env.connect_url}/connectors/{name}")
 

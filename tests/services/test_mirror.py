@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,7 +67,7 @@ def _topics(admin: Any) -> set[str]:
 
 
 async def test_mirror_copies_matching_topic_only(
-    mcp_client: Any, http: Any, admin_a: Any, admin_b: Any, service_env: ServiceEnv
+    mcp_client: Any, http: Any, admin_a: Any, admin_b: Any, service_env: ServiceEnv, settings: Any
 ) -> None:
     wanted, other = unique("orders"), unique("audit")
     create_topic(admin_a, wanted, partitions=2)
@@ -83,6 +84,12 @@ async def test_mirror_copies_matching_topic_only(
     assert [c["error"] for c in deployment["connectors"]] == [None, None, None]
     assert deployment["remote_topic_example"] == "a.orders"
     names = {c["name"] for c in deployment["connectors"]}
+    # One change through the gate, naming every connector it writes, audited with its outcome.
+    lines = [json.loads(line) for line in settings.resolved_audit_log().read_text().splitlines()]
+    (audited,) = [a for a in lines if a["tool"] == "kafka_mirror"]
+    assert audited["action"] == "mirror.deploy" and audited["decision"] == "allowed" and audited["error"] is None
+    assert set(audited["resources"]) == names == {"mm2-a-to-b-source", "mm2-a-to-b-checkpoint", "mm2-a-to-b-heartbeat"}
+    assert [c["error"] for c in audited["result"]["deployments"][0]["connectors"]] == [None, None, None]
     for name in names:  # checked on the worker directly (it answers 500 while its group rebalances: ask again)
         with anyio.fail_after(60):
             while (code := http.get(f"{service_env.connect_url}/connectors/{name}").status_code) == 500:

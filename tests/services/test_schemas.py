@@ -24,6 +24,11 @@ EMAIL_WITH_DEFAULT = {"name": "email", "type": ["null", "string"], "default": No
 AGE_REQUIRED = {"name": "age", "type": "int"}
 
 
+def _audit(settings: Any, tool: str) -> list[dict[str, Any]]:
+    lines = settings.resolved_audit_log().read_text().splitlines()
+    return [a for a in map(json.loads, lines) if a["tool"] == tool]
+
+
 def _versions(http: Any, env: ServiceEnv, subject: str) -> list[int]:
     resp = http.get(f"{env.registry_url}/subjects/{subject}/versions")
     return sorted(resp.json()) if resp.status_code == 200 else []
@@ -74,6 +79,17 @@ async def test_register_evolve_and_refuse_breaking(
     audit = [json.loads(line) for line in settings.resolved_audit_log().read_text().splitlines()]
     refusals = [a for a in audit if a["tool"] == "kafka_register_schema" and a["decision"] == "refused"]
     assert len(refusals) == 2 and {a["cluster"] for a in refusals} == {"b", "prod-b"}
+    # Both went through the gate's policy check: in dev the rule warned (and the tool refused), in production the
+    # rule refused; each refusal names who asked.
+    dev_refusal = next(a for a in refusals if a["cluster"] == "b")
+    assert any(w.startswith("schema-compatibility") for w in dev_refusal["policy_warnings"])
+    assert all(a["requester"] and a["resources"] == [subject] for a in refusals)
+    # The two registrations were allowed by the gate, each audited once with its outcome.
+    registered = [
+        a for a in _audit(settings, "kafka_register_schema") if a["decision"] == "allowed" and a["cluster"] == "b"
+    ]
+    assert [(a["result"]["version"], a["error"]) for a in registered] == [(1, None), (2, None)]
+    assert all(a["action"] == "schema.register" and a["resources"] == [subject] for a in registered)
 
     # Registering an existing version again changes nothing.
     again = structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": v2_schema}))
@@ -120,13 +136,16 @@ async def test_compatibility_levels_change_behaviour(mcp_client: Any, http: Any,
     assert _versions(http, service_env, subject) == [1, 2]
 
 
-async def test_delete_version_needs_confirmation(mcp_client: Any, http: Any, service_env: ServiceEnv) -> None:
+async def test_delete_version_needs_confirmation(
+    mcp_client: Any, http: Any, service_env: ServiceEnv, settings: Any
+) -> None:
     subject = unique("del") + "-value"
     structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": _record(ID)}))
     await _set_level(mcp_client, subject, "NONE")
     structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": _record(NAME)}))
     preview = structured(await mcp_client.call_tool("kafka_delete_schema_version", {"subject": subject, "version": 1}))
     assert preview["executed"] is False and "version 1" in preview["consent"]["effect"]
+    assert preview["consent"]["mode"] == "token"
     assert _versions(http, service_env, subject) == [1, 2], "a delete without a token must change nothing"
     token = preview["consent"]["confirmation_token"]
     done = structured(
@@ -136,6 +155,69 @@ async def test_delete_version_needs_confirmation(mcp_client: Any, http: Any, ser
     )
     assert done["executed"] is True and done["result"]["remaining_versions"] == [2]
     assert _versions(http, service_env, subject) == [2]
+    audit = _audit(settings, "kafka_delete_schema_version")
+    assert [a["decision"] for a in audit] == ["consent_requested", "confirmed"]
+    assert audit[-1]["resources"] == [subject] and audit[-1]["action"] == "schema.delete"
+    assert audit[-1]["error"] is None and audit[-1]["result"]["remaining_versions"] == [2]
+    # The token works once.
+    again = await mcp_client.call_tool(
+        "kafka_delete_schema_version", {"subject": subject, "version": 1, "confirm_token": token}
+    )
+    assert again.is_error or structured(again)["executed"] is False
+    assert _versions(http, service_env, subject) == [2]
+
+
+async def test_delete_version_in_production_needs_approval(
+    mcp_client: Any, http: Any, service_env: ServiceEnv, settings: Any
+) -> None:
+    from core.gate import Gate
+    from core.gate.approvals import decide
+
+    subject = unique("prod-del") + "-value"
+    structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": _record(ID)}))
+    await _set_level(mcp_client, subject, "NONE")
+    structured(await mcp_client.call_tool("kafka_register_schema", {"subject": subject, "schema": _record(NAME)}))
+    args = {"subject": subject, "version": 1, "cluster": "prod-b"}
+    # The same registry seen as production: a person approves out of band; no token is handed out.
+    preview = structured(await mcp_client.call_tool("kafka_delete_schema_version", args))
+    consent = preview["consent"]
+    assert preview["executed"] is False and consent["mode"] == "approval"
+    assert consent["approval_id"] and not consent.get("confirmation_token")
+    assert _versions(http, service_env, subject) == [1, 2], "a pending approval must change nothing"
+
+    gate = Gate(settings)
+    try:
+        decide(gate, consent["approval_id"], approve=True, by="test person")
+    finally:
+        gate.close()
+    done = structured(
+        await mcp_client.call_tool("kafka_delete_schema_version", {**args, "confirm_token": consent["approval_id"]})
+    )
+    assert done["executed"] is True and done["result"]["remaining_versions"] == [2]
+    assert _versions(http, service_env, subject) == [2]
+    audit = _audit(settings, "kafka_delete_schema_version")
+    assert [a["decision"] for a in audit] == ["approval_requested", "approval_granted", "approved"]
+    assert audit[-1]["decided_by"] == "test person" and audit[-1]["cluster"] == "prod-b"
+    assert audit[-1]["error"] is None and audit[-1]["resources"] == [subject]
+
+
+async def test_set_registry_wide_compatibility(mcp_client: Any, settings: Any) -> None:
+    current = structured(await mcp_client.call_tool("kafka_get_schema_compatibility", {}))
+    assert current["source"] == "global"
+    # Set it to what it is (the registry is shared by the tests): the registry-wide default is its own resource.
+    result = await mcp_client.call_tool("kafka_set_schema_compatibility", {"level": current["level"]})
+    (audited,) = _audit(settings, "kafka_set_schema_compatibility")
+    assert audited["decision"] == "allowed" and audited["resources"] == ["__global__"]
+    assert audited["action"] == "schema.compatibility.set"
+    if result.is_error:
+        # Apicurio's Confluent API answers 404 to a registry-wide PUT while no global rule exists (its default,
+        # NONE): the gate let the change through and audited the registry's refusal as its outcome.
+        assert_tool_error(result, "HTTP 404")
+        assert "404" in audited["error"]
+    else:
+        done = structured(result)
+        assert done["level"] == current["level"] and done["source"] == "global" and done["subject"] is None
+        assert audited["error"] is None
 
 
 async def test_bad_input_gets_clear_errors(mcp_client: Any) -> None:

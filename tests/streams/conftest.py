@@ -23,12 +23,29 @@ def runner_built() -> None:
 def stream_settings(settings: Any, runner_built: None) -> Iterator[Any]:
     """The test's settings; every runner started under its data folder is stopped at the end."""
     yield settings
+    stop_runners(settings)
+
+
+def stop_runners(settings: Any) -> None:
+    """Stop every runner started under the settings' data folder (through the gate, as the test's cleanup)."""
+    from core.gate import Change, Gate
     from streams.manager import StreamsManager
 
     mgr = StreamsManager(settings)
-    for record in mgr.list_apps():
-        if record.status in ("running", "starting"):
-            mgr.stop(record.name, timeout=20)
+    gate = Gate(settings)
+    try:
+        for record in mgr.list_apps():
+            if record.status in ("running", "starting"):
+                change = Change(
+                    tool="test-cleanup",
+                    cluster=record.cluster,
+                    action="stream.stop",
+                    resource_type="stream",
+                    resources=[record.name],
+                )
+                gate.perform(change, lambda permit, name=record.name: mgr.stop(permit, name, timeout=20))
+    finally:
+        gate.close()
 
 
 @pytest.fixture

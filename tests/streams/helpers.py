@@ -90,3 +90,23 @@ def read_all(bootstrap: str, topic: str, *, timeout: float = 60.0) -> list[tuple
         raise AssertionError(f"could not read {topic} to its end ({ends}) within {timeout}s")
     finally:
         consumer.close()
+
+
+def read_audit(settings: Any) -> list[dict[str, Any]]:
+    """Every line of the audit log of ``settings``."""
+    path = settings.resolved_audit_log()
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def topics_of(admin: Any) -> set[str]:
+    return set(admin.list_topics(timeout=10).topics)
+
+
+def wait_gone(admin: Any, topic: str, *, timeout: float = 30.0) -> bool:
+    """Poll the metadata until the topic is gone (a deletion reaches every broker's metadata a moment later)."""
+    deadline = time.monotonic() + timeout
+    while topic in topics_of(admin) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return topic not in topics_of(admin)

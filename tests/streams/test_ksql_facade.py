@@ -8,29 +8,31 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streams.ksql_client import KsqlClient
-from tests.conftest import ClusterHandle, unique
+from tests.conftest import ClusterHandle, make_settings, unique
 from tests.helpers import structured
-from tests.streams.helpers import produce, read_until
+from tests.streams.helpers import create_topic, produce, read_audit, read_until, topics_of, wait_gone
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def facade(stream_settings: Any) -> Iterator[str]:
-    """The facade on a real loopback port (uvicorn in a thread), over the test's settings."""
+@contextmanager
+def serve_facade(settings: Any, *, allow_drop: bool = False, operator: str | None = None) -> Iterator[str]:
+    """The facade on a real loopback port (uvicorn in a thread), over ``settings``."""
     import uvicorn
 
     from core.app import build_app_context
     from streams.ksql_facade import build_facade
 
-    app = build_app_context(stream_settings)
-    server = uvicorn.Server(uvicorn.Config(build_facade(app), host="127.0.0.1", port=0, log_level="warning"))
+    app = build_app_context(settings, transport="ksql-facade")
+    facade = build_facade(app, allow_drop=allow_drop, operator=operator)
+    server = uvicorn.Server(uvicorn.Config(facade, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -46,6 +48,39 @@ def facade(stream_settings: Any) -> Iterator[str]:
         app.close()
 
 
+@pytest.fixture
+def facade(stream_settings: Any) -> Iterator[str]:
+    """The facade as `kafka-agent streams sql-server` starts it by default (no --allow-drop)."""
+    with serve_facade(stream_settings) as url:
+        yield url
+
+
+def post_ksql(url: str, sql: str) -> tuple[int, Any]:
+    import httpx
+
+    resp = httpx.post(f"{url}/ksql", json={"ksql": sql, "streamsProperties": {}}, timeout=180)
+    return resp.status_code, resp.json()
+
+
+def execute(settings: Any, client: KsqlClient, sql: str) -> list[dict[str, Any]]:
+    """Statements through our REST client, with a permit from a gate on ``settings`` (as kafka_ksql does)."""
+    from core.gate import Change, Gate
+    from streams.sql import split_statements
+
+    gate = Gate(settings)
+    change = Change(
+        tool="test",
+        cluster="local",
+        action="ksql.execute",
+        resource_type="statement",
+        resources=split_statements(sql),
+    )
+    try:
+        return gate.perform(change, lambda permit: client.execute(permit, sql))
+    finally:
+        gate.close()
+
+
 def curl(*args: str) -> tuple[int, str]:
     proc = subprocess.run(
         ["curl", "-s", "-w", "\\n%{http_code}", *args], capture_output=True, text=True, timeout=60, check=False
@@ -54,7 +89,7 @@ def curl(*args: str) -> tuple[int, str]:
     return int(code), body
 
 
-def test_facade_with_curl_and_the_client(facade: str, kafka_cluster: ClusterHandle) -> None:
+def test_facade_with_curl_and_the_client(facade: str, kafka_cluster: ClusterHandle, stream_settings: Any) -> None:
     tag = unique("f").replace("-", "_").upper()
     topic, out_topic = unique("clicks"), unique("clicks-per-user")
     code, body = curl("-H", "Accept: application/vnd.ksql.v1+json", f"{facade}/info")
@@ -82,9 +117,11 @@ def test_facade_with_curl_and_the_client(facade: str, kafka_cluster: ClusterHand
     assert code == 200 and json.loads(body)["status"] == "SUCCESS"
 
     client = KsqlClient(facade)
-    created = client.execute(
+    created = execute(
+        stream_settings,
+        client,
         f"CREATE TABLE PER_USER_{tag} WITH (KAFKA_TOPIC='{out_topic}') AS "
-        f"SELECT user_id, COUNT(*) AS clicks, SUM(n) AS total FROM CLICKS_{tag} GROUP BY user_id EMIT CHANGES;"
+        f"SELECT user_id, COUNT(*) AS clicks, SUM(n) AS total FROM CLICKS_{tag} GROUP BY user_id EMIT CHANGES;",
     )
     assert created[0]["commandStatus"]["message"].startswith("Created query with ID CTAS_PER_USER_")
     produce(kafka_cluster.bootstrap_servers, topic, [(f"k{i}", {"user_id": f"u{i % 2}", "n": i}, 0) for i in range(10)])
@@ -152,19 +189,127 @@ def test_facade_with_curl_and_the_client(facade: str, kafka_cluster: ClusterHand
 
 
 async def test_kafka_ksql_uses_a_configured_ksqldb_server(
-    facade: str, kafka_cluster: ClusterHandle, data_dir: Path, runner_built: None
+    stream_settings: Any, kafka_cluster: ClusterHandle, data_dir: Path, admin: Any
 ) -> None:
     from mcp import Client
 
     from mcp_server.server import build_server
-    from tests.conftest import make_settings
 
     clusters = data_dir / "clusters.yaml"
-    clusters.write_text(
-        f"clusters:\n  remote:\n    bootstrap_servers: {kafka_cluster.bootstrap_servers}\n    ksqldb_url: {facade}\n"
-    )
-    settings = make_settings(kafka_cluster.bootstrap_servers, data_dir, clusters_file=clusters)
-    async with Client(build_server(settings), raise_exceptions=False) as client:
-        out = structured(await client.call_tool("kafka_ksql", {"sql": "SHOW STREAMS;"}))
-    assert out["engine"] == facade
-    assert out["results"][0]["@type"] == "streams"
+    with serve_facade(stream_settings, allow_drop=True, operator="test operator") as facade:
+        clusters.write_text(
+            f"clusters:\n  remote:\n    bootstrap_servers: {kafka_cluster.bootstrap_servers}\n"
+            f"    ksqldb_url: {facade}\n"
+        )
+        settings = make_settings(kafka_cluster.bootstrap_servers, data_dir, clusters_file=clusters)
+        topic, name = unique("remote"), f"R_{unique('r').replace('-', '_').upper()}"
+        create = f"CREATE STREAM {name} (a INT) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS=1);"
+        drop = f"DROP STREAM {name} DELETE TOPIC;"
+        async with Client(build_server(settings), raise_exceptions=False) as client:
+            out = structured(await client.call_tool("kafka_ksql", {"sql": "SHOW STREAMS;"}))
+            assert out["engine"] == facade
+            assert out["results"][0]["@type"] == "streams"
+            # a statement that adds something goes through the gate without consent
+            created = structured(await client.call_tool("kafka_ksql", {"sql": create}))
+            assert created["executed"] is True and topic in topics_of(admin)
+            # a drop needs consent; its effect names the topic the server says DELETE TOPIC deletes
+            first = structured(await client.call_tool("kafka_ksql", {"sql": drop}))
+            assert first["executed"] is False and topic in first["consent"]["effect"]
+            assert topic in topics_of(admin)
+            token = first["consent"]["confirmation_token"]
+            done = structured(await client.call_tool("kafka_ksql", {"sql": drop, "confirm_token": token}))
+            assert done["executed"] is True and "was dropped" in done["results"][0]["commandStatus"]["message"]
+            assert wait_gone(admin, topic)
+
+    audit = read_audit(stream_settings)
+    mine = [e for e in audit if e["tool"] == "kafka_ksql" and e["action"] == "ksql.execute"]
+    assert [(e["resources"], e["decision"], e["error"]) for e in mine] == [
+        ([create.rstrip(";")], "allowed", None),
+        ([drop.rstrip(";"), topic], "consent_requested", None),
+        ([drop.rstrip(";"), topic], "confirmed", None),
+    ]
+    # the facade's own lines: each change on the real topic, asked for by the facade
+    facade_lines = [
+        (e["action"], e["decision"]) for e in audit if e["tool"] == "ksql_facade" and topic in e["resources"]
+    ]
+    assert ("topic.create", "allowed") in facade_lines and ("topic.delete", "standing_consent") in facade_lines
+
+
+def test_facade_with_allow_drop_on_a_dev_cluster_drops_and_audits(stream_settings: Any, admin: Any) -> None:
+    topic, name = unique("facade-drop"), f"D_{unique('d').replace('-', '_').upper()}"
+    with serve_facade(stream_settings, allow_drop=True, operator="test operator") as url:
+        code, body = post_ksql(
+            url, f"CREATE STREAM {name} (a INT) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS=1);"
+        )
+        assert code == 200, body
+        assert topic in topics_of(admin)
+        code, body = post_ksql(url, f"DROP STREAM {name} DELETE TOPIC;")
+        assert code == 200, body
+        assert "was dropped" in body[0]["commandStatus"]["message"]
+        assert wait_gone(admin, topic)
+        code, body = post_ksql(url, "SHOW STREAMS;")
+        assert name not in {s["name"] for s in body[0]["streams"]}
+
+    audit = [e for e in read_audit(stream_settings) if topic in e["resources"]]
+    deleted = [e for e in audit if e["action"] == "topic.delete"]
+    assert len(deleted) == 1
+    line = deleted[0]
+    assert (line["tool"], line["requester"], line["transport"]) == ("ksql_facade", "facade:local", "ksql-facade")
+    assert (line["decision"], line["decided_by"], line["error"]) == ("standing_consent", "test operator", None)
+    assert line["result"]["deleted"] is True
+    assert [e["decision"] for e in audit if e["action"] == "ksql.batch"] == ["allowed", "standing_consent"]
+
+
+def test_facade_on_an_approve_cluster_waits_for_a_person(
+    kafka_cluster: ClusterHandle, data_dir: Path, admin: Any
+) -> None:
+    import re
+
+    from core.gate import Gate
+    from core.gate.approvals import decide
+
+    settings = make_settings(kafka_cluster.bootstrap_servers, data_dir, profile="production")
+    topic, name = unique("facade-prod"), f"P_{unique('p').replace('-', '_').upper()}"
+    create_topic(admin, topic)
+    drop = f"DROP STREAM {name} DELETE TOPIC;"
+    with serve_facade(settings, allow_drop=True, operator="test operator") as url:
+        code, body = post_ksql(url, f"CREATE STREAM {name} (a INT) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');")
+        assert code == 200, body
+
+        code, body = post_ksql(url, drop)
+        assert code == 400 and body["@type"] == "statement_error", body
+        found = re.search(r"kafka-agent approvals approve (apr-[0-9a-f]+)", body["message"])
+        assert found, body["message"]
+        approval = found.group(1)
+        assert f"delete topic '{topic}'" in body["message"]
+        # nothing happens until a person approves: the same statement gets the same pending approval
+        code, body = post_ksql(url, drop)
+        assert code == 400 and approval in body["message"]
+        assert topic in topics_of(admin)
+        code, body = post_ksql(url, "SHOW STREAMS;")
+        assert name in {s["name"] for s in body[0]["streams"]}
+
+        gate = Gate(settings)
+        try:
+            decide(gate, approval, approve=True, by="test person")
+        finally:
+            gate.close()
+        code, body = post_ksql(url, drop)
+        assert code == 200, body
+        assert wait_gone(admin, topic)
+        # the approval was used once: the next identical drop asks anew (and the stream is gone anyway)
+        code, body = post_ksql(url, drop)
+        assert code in (400, 404) and "does not exist" in body["message"]
+
+    audit = [e for e in read_audit(settings) if topic in e["resources"]]
+    assert [e["decision"] for e in audit if e["action"] == "ksql.batch"] == [
+        "approval_requested",
+        "approval_requested",
+        "approval_granted",
+        "approved",
+    ]
+    deleted = [e for e in audit if e["action"] == "topic.delete"]
+    assert [(e["decision"], e["decided_by"], e["requester"], e["error"]) for e in deleted] == [
+        ("approved", "test person", "facade:local", None)
+    ]
+    assert deleted[0]["result"]["deleted"] is True

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.anyio
 def kafka_agent(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real CLI in a child process, on the test's data folder."""
     env = {"KAFKA_AGENT_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, str(REPO / "kafka_agent.py"), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=60)
+    cmd = [sys.executable, "-m", "cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=60, cwd=REPO)
 
 
 async def test_reattach_cli_and_stop_for_cluster(

@@ -13,7 +13,7 @@ from streams import sql as q
 from streams.ksql_engine import Catalog, Column, Source, compile_create_as
 from tests.conftest import ClusterHandle, unique
 from tests.helpers import assert_tool_error, structured
-from tests.streams.helpers import produce, read_until
+from tests.streams.helpers import produce, read_audit, read_until
 
 pytestmark = pytest.mark.anyio
 
@@ -118,7 +118,7 @@ def test_unsupported_syntax_names_the_construct(text: str, construct: str) -> No
 
 
 async def test_sql_statements_on_the_real_cluster(
-    streams_client: Any, kafka_cluster: ClusterHandle, admin: Any
+    streams_client: Any, stream_settings: Any, kafka_cluster: ClusterHandle, admin: Any
 ) -> None:
     tag = unique("s").replace("-", "_").upper()
     topic, counts_topic, home_topic = unique("pageviews"), unique("counts"), unique("home")
@@ -184,3 +184,20 @@ async def test_sql_statements_on_the_real_cluster(
     assert_tool_error(
         await streams_client.call_tool("kafka_ksql", {"sql": f"SELECT * FROM {counts};"}), "does not exist"
     )
+
+    # every change on a real resource has its own audit line with its outcome
+    audit = [e for e in read_audit(stream_settings) if e["tool"] == "kafka_ksql"]
+    created_topics = [e["resources"][0] for e in audit if e["action"] == "topic.create" and e["decision"] == "allowed"]
+    assert created_topics == [topic, counts_topic, home_topic]
+    deployed = [(e["resources"], e["error"]) for e in audit if e["action"] == "stream.deploy"]
+    assert deployed == [([f"ksql-{counts.lower()}"], None), ([f"ksql-{home.lower()}"], None)]
+    deleted = [e for e in audit if e["action"] == "stream.delete"]
+    assert len(deleted) == 1 and deleted[0]["decision"] == "confirmed" and deleted[0]["error"] is None
+    app_id = f"ksa-ksql-{counts.lower()}"
+    assert deleted[0]["resources"][0] == f"ksql-{counts.lower()}" and deleted[0]["resources"][-1] == app_id
+    internal = deleted[0]["resources"][1:-1]
+    assert internal and all(t.startswith(f"{app_id}-") for t in internal)
+    assert sorted(deleted[0]["result"]["deleted_topics"]) == sorted(internal)
+    # the group is deleted, or the result says why not (a just-stopped Kafka Streams member stays until its session
+    # times out)
+    assert deleted[0]["result"]["group_deleted"] or deleted[0]["result"]["group_error"]

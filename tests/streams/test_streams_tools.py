@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ClusterHandle, unique
 from tests.helpers import assert_tool_error, structured
-from tests.streams.helpers import create_topic, produce, read_all, read_until
+from tests.streams.helpers import create_topic, produce, read_all, read_audit, read_until
 
 pytestmark = pytest.mark.anyio
 
@@ -39,7 +39,7 @@ def seed_spec(name: str, source: str, sink: str) -> dict[str, Any]:
 
 
 async def test_seed_windowed_counts_record_by_record(
-    streams_client: Any, kafka_cluster: ClusterHandle, admin: Any
+    streams_client: Any, stream_settings: Any, kafka_cluster: ClusterHandle, admin: Any
 ) -> None:
     source, sink, name = unique("events"), unique("aggregated-events"), unique("seed")
     create_topic(admin, source, partitions=3)
@@ -120,6 +120,17 @@ async def test_seed_windowed_counts_record_by_record(
     # every committed output record was read above; nothing more appeared
     assert len(read_all(kafka_cluster.bootstrap_servers, sink)) == len(events)
 
+    # the audit log: the sink topic and the application as changes of their own, the deletion with every resource
+    audit = read_audit(stream_settings)
+    sink_lines = [e for e in audit if e["action"] == "topic.create" and e["resources"] == [sink]]
+    assert [(e["tool"], e["decision"], e["error"]) for e in sink_lines] == [("kafka_stream_deploy", "allowed", None)]
+    deploys = [e for e in audit if e["action"] == "stream.deploy" and e["resources"] == [name]]
+    assert [e["decision"] for e in deploys] == ["allowed", "allowed"]  # the second one failed: already running
+    assert deploys[0]["error"] is None and "already running" in deploys[1]["error"]
+    deletes = [e for e in audit if e["action"] == "stream.delete"]
+    assert [e["decision"] for e in deletes] == ["consent_requested", "confirmed"]
+    assert deletes[1]["resources"] == [name, *sorted(internal), f"ksa-{name}"] and deletes[1]["error"] is None
+
 
 async def test_dry_run_describes_without_changes(streams_client: Any, admin: Any) -> None:
     source, sink = unique("events"), unique("out")
@@ -147,3 +158,7 @@ async def test_bad_specs_are_refused_with_the_reason(streams_client: Any, admin:
     spec["aggregate"]["emit"] = "final"
     assert_tool_error(await streams_client.call_tool("kafka_stream_deploy", {"spec": spec}), "needs a window")
     assert_tool_error(await streams_client.call_tool("kafka_stream_status", {"name": "nope"}), "no stream application")
+    # a protected sink topic is refused before anything starts (here an existing one: no topic is created)
+    spec = seed_spec(unique("bad"), source, "_schemas")
+    assert_tool_error(await streams_client.call_tool("kafka_stream_deploy", {"spec": spec}), "protected", "_schemas")
+    assert structured(await streams_client.call_tool("kafka_stream_list", {})) == []
