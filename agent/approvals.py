@@ -34,16 +34,19 @@ class RunApprovals:
             self._gate = Gate(self.settings, transport="agent")
         return self._gate
 
-    def register(self, task_id: str, tool: str, arguments: dict[str, Any], effect: str) -> str:
-        """A pending approval for this run's call (an identical pending one is reused)."""
-        change = Change(
+    def _call(self, tool: str, arguments: dict[str, Any], action: str) -> Change:
+        return Change(
             tool=tool,
             cluster=self.settings.cluster(None).name,
-            action="agent.tool_call",
+            action=action,
             resource_type="tool",
             resources=[tool],
             arguments=arguments,
         )
+
+    def register(self, task_id: str, tool: str, arguments: dict[str, Any], effect: str) -> str:
+        """A pending approval for this run's call (an identical pending one is reused)."""
+        change = self._call(tool, arguments, "agent.tool_call")
         record = self.gate.store.request_approval(
             change, requester=run_requester(task_id), effect=effect, ttl=self.settings.approval_ttl_s
         )
@@ -54,6 +57,15 @@ class RunApprovals:
             requester=run_requester(task_id),
         )
         return record.id
+
+    def audit_refusal(self, task_id: str, tool: str, arguments: dict[str, Any], reason: str) -> None:
+        """A call the runtime refused (phase, approval policy, a confirm_token the model made up)."""
+        self.gate.record(
+            self._call(tool, arguments, "tool.call"),
+            decision="refused",
+            error=f"refused by the agent runtime: {reason}",
+            requester=run_requester(task_id),
+        )
 
     def get(self, approval_id: str) -> ConsentRecord | None:
         try:

@@ -366,6 +366,10 @@ class Agent:
         call.refused_reason = reason
         record.current_log().calls.append(call)
         log.info("refused %s in %s: %s", call.tool, record.phase, reason)
+        spec = self.tools.get(call.tool)
+        if spec is None or not (spec.read_only or spec.local):
+            # A refused call that could have changed something is audited like the server's own refusals.
+            self._approvals.audit_refusal(record.task_id, call.tool, call.arguments, reason)
         return {"type": "tool_result", "tool_use_id": call.tool_use_id, "content": reason, "is_error": True}
 
     async def _decision(

@@ -101,10 +101,9 @@ class KafkaMCPServer(MCPServer[AppContext]):
         """Strict arguments before anything runs: an unknown argument is refused by name (a caller who adds
         ``dry_run`` to a tool without one must not believe it was honoured), and invalid values get one readable
         message per argument instead of a validation dump."""
-        from mcp_server.tools._args import check_arguments
-
         from mcp.server.mcpserver.exceptions import ToolError
 
+        from mcp_server.tools._args import check_arguments
         from mcp_server.tools._base import TOOL_KINDS
 
         self.ensure_tools()

@@ -144,15 +144,13 @@ class Gate:
         return bool(DEFAULT_PROTECTED.match(topic) or (self._protected_extra and self._protected_extra.search(topic)))
 
     def consent_mode(self, cluster: str) -> ConsentMode:
-        """The cluster's consent mode; for '*' (memory records of several clusters) the strictest configured one;
-        an unknown cluster gets the strictest of all (approve)."""
+        """The cluster's consent mode. For '*' (memory records of several clusters) and for a name that is not a
+        configured cluster (memory keys may name any), the strictest mode among the configured clusters."""
         order: list[ConsentMode] = ["token", "elicit", "approve"]
-        try:
-            if cluster == "*":
-                return max((c.consent_mode() for c in self.settings.clusters().values()), key=order.index)
-            return self.settings.cluster(cluster).consent_mode()
-        except KafkaAgentError:
-            return "approve"
+        clusters = self.settings.clusters()
+        if cluster in clusters:
+            return clusters[cluster].consent_mode()
+        return max((c.consent_mode() for c in clusters.values()), key=order.index, default="approve")
 
     def consent_for(
         self, cluster: str, *, token: str | None = None, elicit: AsyncConsent | None = None

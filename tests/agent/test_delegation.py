@@ -203,6 +203,35 @@ async def test_delegate_over_kafka_survives_a_killed_worker(agent_settings: Any,
             await anyio.sleep(0.5)
         fake_llm.assert_all_consumed()  # no model call for the duplicate
         assert len(_records_with_key(settings, replies_topic(settings, "kafka-streaming-agent"), cid)) == 1
+
+        # A task record that names another topic as reply_to (here "payments") is refused, not run, and audited.
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        payments = unique("payments")
+        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+        admin.create_topics([NewTopic(payments, 1, 1)])[payments].result(15)
+        forged = TaskMessage(
+            correlation_id=f"{PEER}-forged-{unique('c')}",
+            requester="kafka-streaming-agent",
+            peer=PEER,
+            task="Summarise the payments topic.",
+            reply_to=payments,
+        )
+        prod.produce(tasks_topic(settings, PEER), key=forged.correlation_id.encode(), value=forged.model_dump_json())
+        assert prod.flush(15) == 0
+        await anyio.to_thread.run_sync(second.wait_for, f"refused {forged.correlation_id}")
+        from confluent_kafka import Consumer, TopicPartition
+
+        check = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": unique("g")})
+        try:
+            assert check.get_watermark_offsets(TopicPartition(payments, 0), timeout=10)[1] == 0
+        finally:
+            check.close()
+        fake_llm.assert_all_consumed()  # the forged task never reached the model
+        audit = [json.loads(line) for line in settings.resolved_audit_log().read_text().splitlines()]
+        (refusal,) = [e for e in audit if payments in e["resources"]]
+        assert refusal["decision"] == "refused" and "not the requester's own reply topic" in refusal["error"]
+        assert refusal["requester"] == f"worker:{PEER}"
     finally:
         for w in workers:
             w.stop()

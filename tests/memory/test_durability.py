@@ -62,7 +62,7 @@ async def test_record_survives_sigkill_and_a_second_process_is_refused(data_dir:
         )
         assert stored["stored"][0]["action"] == "created"
         pid, cmdline = _lock_holder(data_dir)
-        assert "kafka_agent.py" in cmdline and "serve" in cmdline, "the lock holder is not our server"
+        assert "cli\x00serve" in cmdline, "the lock holder is not our server"
 
         # A second server on the same folder keeps serving, but its memory tools say what to do.
         async with Client(_server(data_dir)) as second:

@@ -80,6 +80,32 @@ async def test_an_unknown_argument_is_refused_by_name(settings: Any, admin: Any)
     drop_topics(admin, [victim])
 
 
+async def test_an_unknown_argument_over_stdio_and_http(
+    kafka_cluster: ClusterHandle, data_dir: Path, admin: Any
+) -> None:
+    """The same refusal from a spawned `kafka-agent serve`, over stdio and over streamable HTTP."""
+    from mcp import Client, StdioServerParameters
+
+    victim = unique("victim")
+    create_topic_directly(admin, victim)
+    env = server_env(kafka_cluster, data_dir)
+    stdio = StdioServerParameters(command=sys.executable, args=["-m", "cli", "serve"], env=env, cwd=str(ROOT))
+    with http_server(env) as url:
+        for target in (stdio, url):
+            async with Client(target, raise_exceptions=False) as client:
+                token = structured(await client.call_tool("kafka_delete_topic", {"topic": victim}))["consent"][
+                    "confirmation_token"
+                ]
+                forged = await client.call_tool(
+                    "kafka_delete_topic", {"topic": victim, "confirm_token": token, "dry_run": True}
+                )
+                assert_tool_error(forged, "unknown argument 'dry_run'")
+    assert topic_exists(admin, victim)
+    refused = [e for e in read_audit(data_dir) if e["action"] == "tool.call"]
+    assert {e["transport"] for e in refused} == {"stdio", "http"} and all(e["decision"] == "refused" for e in refused)
+    drop_topics(admin, [victim])
+
+
 async def test_every_input_schema_forbids_unknown_properties(settings: Any) -> None:
     async with client_for(settings) as client:
         tools = (await client.list_tools()).tools
