@@ -18,6 +18,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="HTTP port (default 8765)")
     parser.add_argument("--read-only", action="store_true", help="hide and refuse every tool that changes anything")
+    parser.add_argument(
+        "--toolsets",
+        help="which tools to offer: default (the daily operator's), all, toolset names, +NAME/-NAME "
+        "(e.g. default,+security); see README 'Choosing tools'",
+    )
+    parser.add_argument(
+        "--dynamic-toolsets",
+        action="store_true",
+        help="sessions start with the selection plus discovery tools and may enable more toolsets",
+    )
     parser.add_argument("--clusters-file", help="YAML file of named clusters (see README)")
     parser.add_argument("--bootstrap-servers", help="bootstrap servers of the default cluster")
     parser.add_argument(
@@ -44,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {}
     if args.read_only:
         overrides["read_only"] = True
+    if args.toolsets:
+        overrides["toolsets"] = args.toolsets
+    if args.dynamic_toolsets:
+        overrides["dynamic_toolsets"] = True
     if args.clusters_file:
         overrides["clusters_file"] = args.clusters_file
     if args.bootstrap_servers:
@@ -61,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
             if not args.bootstrap_servers and not args.clusters_file:
                 settings = Settings(**{**overrides, "bootstrap_servers": state.bootstrap_servers})  # type: ignore[arg-type]
         settings.clusters()  # fail fast on a bad clusters file
+        from mcp_server.toolsets import check_selection
+
+        check_selection(settings.toolsets)  # and on a toolset selection that names no toolset
     except KafkaAgentError as exc:
         sys.stderr.write(f"kafka-agent serve: {exc}\n")
         return 2

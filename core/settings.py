@@ -119,6 +119,27 @@ class ClusterConfig(BaseModel):
         conf.update(self.client_properties)
         return conf
 
+    def java_properties(self) -> dict[str, str]:
+        """The Kafka Java client properties equivalent to ``librdkafka_config`` (secrets included: never log this):
+        SASL and a CA; a client certificate (mutual TLS) and ``client_properties`` (librdkafka's) are not carried
+        over."""
+        props = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            props["sasl.mechanism"] = self.sasl_mechanism
+            if self.sasl_username is not None and self.sasl_password is not None:
+                module = (
+                    "org.apache.kafka.common.security.plain.PlainLoginModule"
+                    if self.sasl_mechanism == "PLAIN"
+                    else "org.apache.kafka.common.security.scram.ScramLoginModule"
+                )
+                user = self.sasl_username.replace('"', '\\"')
+                password = self.sasl_password.get_secret_value().replace('"', '\\"')
+                props["sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
+        if self.ssl_ca_location:
+            props["ssl.truststore.type"] = "PEM"
+            props["ssl.truststore.location"] = self.ssl_ca_location
+        return props
+
     def redacted(self) -> dict[str, Any]:
         """A view safe to show or log."""
         return self.model_dump(
@@ -181,11 +202,28 @@ class Settings(BaseSettings):
     consent_cluster: str | None = Field(None, description="Cluster holding the consent topic (default cluster).")
     audit_log: Path | None = None
 
+    # Which tools a client sees (mcp_server/toolsets.py): default, all, toolset names, +name / -name
+    toolsets: str = Field("default", max_length=500)
+    dynamic_toolsets: bool = Field(
+        False, description="Sessions start with the selection plus discovery tools and may enable more toolsets."
+    )
+
     # HTTP transport
     http_host: str = "127.0.0.1"
     http_port: int = 8765
     http_token: SecretStr | None = None
     http_allowed_origins: list[str] = Field(default_factory=list)
+
+    # Console (the web pages at /ui)
+    console_token: SecretStr | None = Field(
+        None,
+        description="The people's credential for the console (login form or bearer); default: KAFKA_AGENT_HTTP_TOKEN. "
+        "Set it apart from the MCP token so that a machine holding the MCP token cannot decide approvals.",
+    )
+    console_sample_s: float = Field(
+        10.0, ge=0, description="How often the console samples consumer lag for its charts (0: no sampler)."
+    )
+    console_session_ttl_s: float = Field(43_200.0, gt=0, description="Life of a console login session.")
 
     # Memory
     data_dir: Path = Field(default_factory=default_data_dir)
@@ -208,8 +246,23 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
     model: str = "claude-sonnet-5-5"
-    max_turns: int = 30
-    max_tokens_per_run: int = 400_000
+    max_turns: int = Field(30, ge=1, le=1000)
+    max_input_tokens_per_run: int = Field(
+        300_000,
+        ge=1000,
+        description="Uncached input a run may send (input plus cache writes; cache reads are reported apart), checked "
+        "before each turn against an estimate of the next request.",
+    )
+    max_output_tokens_per_run: int = Field(60_000, ge=1000, description="Output tokens a run may use.")
+    max_output_tokens_per_turn: int = Field(8192, ge=256, le=128_000, description="max_tokens of one model request.")
+    max_continuations: int = Field(
+        2, ge=0, le=10, description="Replies in a row cut off at max_tokens that the run asks the model to continue."
+    )
+    phase_tools: bool = Field(True, description="Send the model only the tools the current phase allows.")
+    cache_conversation: bool = Field(True, description="Cache breakpoints on the conversation, not only the prefix.")
+    tool_search: Literal["off", "bm25", "regex"] = Field(
+        "off", description="Anthropic's tool search: most tools sent with defer_loading, found by the model on demand."
+    )
     max_run_seconds: float = 900.0
     approval: Literal["ask", "never", "auto"] = "ask"
     mcp_servers_file: Path | None = None
@@ -217,8 +270,26 @@ class Settings(BaseSettings):
         "agents", pattern=r"^[A-Za-z0-9._-]+$", description="Prefix of the delegation topics (<prefix>.<peer>.tasks)."
     )
 
+    # Stream runners (one JVM per application instance)
+    streams_heap: str = Field("256m", pattern=r"^\d+[kKmMgG]$", description="Heap (-Xmx) of each stream runner JVM.")
+    streams_threads: int = Field(1, ge=1, le=32, description="Kafka Streams stream threads per runner instance.")
+    streams_host: str = Field(
+        "127.0.0.1",
+        description="Address each runner's HTTP endpoint binds and advertises (application.server): other instances "
+        "of the same application, on other machines, forward interactive queries to it.",
+    )
+    streams_max_restarts: int = Field(
+        10, ge=0, le=1000, description="A crashed runner is restarted with backoff; after this many failed starts in "
+        "a row (each lasting under a minute) the supervisor gives up and the application is reported failed.",
+    )
+
     # Dev cluster
     devcluster_home: Path | None = None
+
+    # Platform as code (gitops/): where the MCP tools keep platform files and saved plans
+    platform_dir: Path | None = Field(
+        None, description="Folder of the platform files and plans the MCP tools use (default <data_dir>/platform)."
+    )
 
     def resolved_chroma_path(self) -> Path:
         return self.chroma_path or (self.data_dir / "memory")
@@ -228,6 +299,9 @@ class Settings(BaseSettings):
 
     def resolved_devcluster_home(self) -> Path:
         return self.devcluster_home or (self.data_dir / "devcluster")
+
+    def resolved_platform_dir(self) -> Path:
+        return self.platform_dir or (self.data_dir / "platform")
 
     def clusters(self) -> dict[str, ClusterConfig]:
         """The named clusters: from the clusters file when set, else the single ``local`` cluster."""
@@ -284,7 +358,8 @@ class Settings(BaseSettings):
         try:
             return clusters[key]
         except KeyError:
+            shown = repr(key) if len(key) <= 60 else repr(key[:57] + "...")
             raise UnknownCluster(
-                f"Cluster {key!r} is not configured.",
+                f"`cluster`: {shown} is not a configured cluster.",
                 hint=f"Use one of: {', '.join(sorted(clusters))} (or add it to the clusters file).",
             ) from None

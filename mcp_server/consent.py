@@ -34,15 +34,18 @@ QUESTION_KEY = "kafka_agent_confirm"
 
 
 def requester_of(ctx: Ctx) -> Requester:
-    """Who asks, for binding consent tokens and approvals:
+    """Who asks, for binding consent tokens and approvals (see ``requester_from``)."""
+    return requester_from(ctx.request_context, ctx.mcp_server)
+
+
+def requester_from(rc: Any, server: Any) -> Requester:
+    """Who asks:
 
     - an agent run, named in ``_meta`` (believed only by the server the agent builds in process for itself);
     - a stateful HTTP session (``Mcp-Session-Id``, protocol 2025-11-25 and older);
     - a stateless HTTP client (protocol 2026-07-28 has no session): its bearer credential and declared client name;
     - stdio or in-memory: the one client of this server instance.
     """
-    rc = ctx.request_context
-    server = ctx.mcp_server
     if getattr(server, "run_meta_trusted", False):
         run = (rc.meta or {}).get(RUN_META_KEY)
         if isinstance(run, str) and run:
@@ -55,15 +58,15 @@ def requester_of(ctx: Ctx) -> Requester:
             digest = hashlib.sha256(session_id.encode()).hexdigest()
             return Requester(f"session:{digest[:32]}", f"HTTP session {digest[:8]}")
         credential = hashlib.sha256(headers.get("authorization", "").encode()).hexdigest()[:16]
-        client = _client_name(ctx)
+        client = _client_name(rc)
         return Requester(f"http-client:{credential}:{client}", f"stateless HTTP client {client!r}")
     instance = getattr(server, "instance_id", "server")
     return Requester(f"local:{instance}", f"{getattr(server, 'transport', 'stdio')} client")
 
 
-def _client_name(ctx: Ctx) -> str:
+def _client_name(rc: Any) -> str:
     try:
-        params = ctx.request_context.session.client_params
+        params = rc.session.client_params
     except (AttributeError, ValueError):
         params = None
     info = getattr(params, "client_info", None)

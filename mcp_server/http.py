@@ -14,18 +14,25 @@ from core.settings import Settings
 log = logging.getLogger("kafka_agent.http")
 
 
+def bearer_matches(header: bytes, expected: bytes) -> bool:
+    """``Authorization: <scheme> <token>``: the scheme is matched case-insensitively (RFC 9110), the token exactly
+    and in constant time."""
+    scheme, _, token = header.strip().partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), expected)
+
+
 class BearerTokenMiddleware:
-    """Rejects requests without ``Authorization: Bearer <token>`` (constant-time compare)."""
+    """Rejects requests without ``Authorization: Bearer <token>``."""
 
     def __init__(self, app: Any, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
             given = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            if not bearer_matches(given, self.expected):
                 body = b'{"error": "unauthorized: send Authorization: Bearer <KAFKA_AGENT_HTTP_TOKEN>"}'
                 await send(
                     {
@@ -54,7 +61,10 @@ def build_http_app(settings: Settings, shared: AppContext) -> Any:
     app: Any = server.streamable_http_app(transport_security=transport_security(settings), host=settings.http_host)
     if settings.http_token is not None:
         app = BearerTokenMiddleware(app, settings.http_token.get_secret_value())
-    return app
+    # The console for people at /ui: its own login, CSRF and Host/Origin checks (console.security).
+    from console.app import build_console_app, mount
+
+    return mount(app, build_console_app(settings, shared))
 
 
 def serve_http(settings: Settings) -> None:
@@ -63,7 +73,7 @@ def serve_http(settings: Settings) -> None:
     shared = build_app_context(settings, transport="http")
     app = build_http_app(settings, shared)
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on")
-    log.warning("MCP server on http://%s:%d/mcp", settings.http_host, settings.http_port)
+    log.warning("MCP server on http://%s:%d/mcp, console on /ui/", settings.http_host, settings.http_port)
     try:
         uvicorn.Server(config).run()
     finally:

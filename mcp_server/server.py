@@ -38,6 +38,9 @@ TOOL_MODULES = [
     "mirror",
     "streams",
     "memory",
+    "cluster_ops",
+    "discovery",
+    "platform",
 ]
 
 INSTRUCTIONS = (
@@ -72,6 +75,8 @@ class KafkaMCPServer(MCPServer[AppContext]):
         self.instance_id = secrets.token_hex(12)
         self.transport = kwargs.pop("transport_name", "stdio")
         self._visibility = Gate(settings)
+        # Toolsets enabled at run time, per session (dynamic mode only): requester id -> toolset names.
+        self._enabled: dict[str, set[str]] = {}
         self._register = register
         self._registered = False
         self._register_lock = threading.Lock()
@@ -83,9 +88,9 @@ class KafkaMCPServer(MCPServer[AppContext]):
                 self._register(self)
                 self._registered = True
 
-    async def list_tools(self) -> list[MCPTool]:
+    async def _all_tools(self) -> list[MCPTool]:
         from mcp_server.tools import _listing_cache
-        from mcp_server.tools._base import TOOL_KINDS
+        from mcp_server.tools._base import TOOL_KINDS, TOOL_TOOLSETS
 
         tools: list[MCPTool] | None = None
         if not self._registered:
@@ -93,9 +98,50 @@ class KafkaMCPServer(MCPServer[AppContext]):
         if tools is None:
             self.ensure_tools()
             tools = await super().list_tools()
-            _listing_cache.save(self.agent_settings, tools, TOOL_KINDS)
+            _listing_cache.save(self.agent_settings, tools, TOOL_KINDS, TOOL_TOOLSETS)
+        return tools
+
+    def selected(self, session: str | None = None) -> set[str]:
+        """The tool names this server (and, in dynamic mode, this session) offers: the toolset selection, the
+        discovery tools in dynamic mode, the toolsets the session enabled; then the allow/deny lists and read-only
+        mode."""
+        from mcp_server.tools._base import TOOL_KINDS, TOOL_TOOLSETS
+        from mcp_server.toolsets import DISCOVERY_TOOLS, select
+
+        names = select(self.agent_settings.toolsets, TOOL_TOOLSETS)
+        if self.agent_settings.dynamic_toolsets:
+            names |= set(DISCOVERY_TOOLS)
+            for toolset in self._enabled.get(session or "", set()):
+                names |= {t for t, s in TOOL_TOOLSETS.items() if s == toolset}
         gate = self._visibility
-        return [t for t in tools if gate.tool_visible(t.name, mutating=TOOL_KINDS.get(t.name, "write") != "read")]
+        return {n for n in names if gate.tool_visible(n, mutating=TOOL_KINDS.get(n, "write") != "read")}
+
+    def enable_toolset(self, session: str, toolset: str) -> set[str]:
+        """Dynamic mode: add a toolset to a session's tools; returns the toolsets it has enabled."""
+        enabled = self._enabled.setdefault(session, set())
+        enabled.add(toolset)
+        return set(enabled)
+
+    def enabled_toolsets(self, session: str) -> set[str]:
+        return set(self._enabled.get(session, set()))
+
+    async def list_tools(self) -> list[MCPTool]:
+        tools = await self._all_tools()
+        chosen = self.selected()
+        return [t for t in tools if t.name in chosen]
+
+    async def _handle_list_tools(self, ctx: Any, params: Any) -> Any:
+        from mcp_types import ListToolsResult
+
+        from mcp_server.consent import requester_from
+
+        tools = await self._all_tools()
+        chosen = self.selected(requester_from(ctx, self).id if self.agent_settings.dynamic_toolsets else None)
+        return ListToolsResult(tools=[t for t in tools if t.name in chosen])
+
+    async def all_tools(self) -> list[MCPTool]:
+        """Every registered tool, whatever the selection (for kafka_find_tools and the budget benchmark)."""
+        return await self._all_tools()
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         """Strict arguments before anything runs: an unknown argument is refused by name (a caller who adds
@@ -109,6 +155,7 @@ class KafkaMCPServer(MCPServer[AppContext]):
         self.ensure_tools()
         tool = self._tool_manager.get_tool(name)
         if tool is not None:
+            self._check_selected(name, context)
             try:
                 check_arguments(tool, arguments)
             except ToolError as exc:
@@ -116,6 +163,28 @@ class KafkaMCPServer(MCPServer[AppContext]):
                     _audit_refused_call(context, name, arguments, str(exc))
                 raise
         return await super().call_tool(name, arguments, context)
+
+    def _check_selected(self, name: str, context: Any) -> None:
+        """A tool outside the toolset selection is refused like an unknown one, saying how to get it."""
+        from mcp.server.mcpserver.exceptions import ToolError
+
+        from mcp_server.consent import requester_from
+        from mcp_server.tools._base import TOOL_KINDS, TOOL_TOOLSETS
+
+        session = None
+        if self.agent_settings.dynamic_toolsets and context is not None:
+            session = requester_from(context.request_context, self).id
+        if name in self.selected(session):
+            return
+        if not self._visibility.tool_visible(name, mutating=TOOL_KINDS.get(name, "write") != "read"):
+            return  # the gate refuses it with its own reason (read-only, allow/deny list), audited
+        toolset = TOOL_TOOLSETS.get(name, "?")
+        how = (
+            f"call kafka_enable_toolset with toolset '{toolset}'"
+            if self.agent_settings.dynamic_toolsets
+            else f"start the server with --toolsets default,+{toolset} (or KAFKA_AGENT_TOOLSETS)"
+        )
+        raise ToolError(f"{name} is in the toolset {toolset!r}, which this session has not enabled: {how}.")
 
     def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
         self.ensure_tools()

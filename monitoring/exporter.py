@@ -58,7 +58,7 @@ class KafkaCollector:
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from core.kafka.health import cluster_health
+        from core.kafka.health import health_of
 
         def gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
             return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=["cluster", *labels])
@@ -86,9 +86,7 @@ class KafkaCollector:
                 cfg = self.clients.cluster(name)
                 admin = self.clients.admin(cfg.name)
                 timeout = self.clients.settings.request_timeout_s
-                health = cluster_health(
-                    admin, cluster_name=cfg.name, profile=cfg.profile, timeout=timeout, include_internal=True
-                )
+                health = health_of(self.clients, cfg.name, budget=timeout)
                 m = health.metrics
                 brokers.add_metric([name], m.broker_count)
                 urp.add_metric([name], m.under_replicated_partitions)

@@ -115,8 +115,10 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def make_settings(bootstrap_servers: str, data_dir: Path, **overrides: Any) -> Any:
+    """Settings for a test server; every tool is offered (toolsets="all") unless a test chooses a selection."""
     from core.settings import Settings
 
+    overrides.setdefault("toolsets", "all")
     return Settings(bootstrap_servers=bootstrap_servers, data_dir=data_dir, **overrides)
 
 

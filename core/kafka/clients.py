@@ -31,6 +31,8 @@ class KafkaClients:
         self._admins: dict[str, AdminClient] = {}
         self._producers: dict[str, Producer] = {}
         self._last_errors: dict[str, str] = {}
+        self._known: dict[str, dict[int, tuple[str, int]]] = {}  # every broker address seen, per cluster
+        self._reachable: dict[str, float] = {}  # cluster -> until when a bootstrap address was known to answer
 
     def cluster(self, name: str | None) -> ClusterConfig:
         return self.settings.cluster(name)
@@ -62,6 +64,7 @@ class KafkaClients:
         from confluent_kafka.admin import AdminClient
 
         cluster = self.cluster(name)
+        self.require_answering(cluster.name)
         with self._lock:
             client = self._admins.get(cluster.name)
             if client is None:
@@ -76,6 +79,7 @@ class KafkaClients:
         from confluent_kafka import Producer
 
         cluster = self.cluster(name)
+        self.require_answering(cluster.name)
         with self._lock:
             producer = self._producers.get(cluster.name)
             if producer is None:
@@ -96,6 +100,7 @@ class KafkaClients:
         """Config for a throwaway assign-based consumer: no auto commit, read_committed, a unique group id."""
         import uuid
 
+        self.require_answering(self.cluster(name).name)
         conf = self.base_config(name)
         conf.update(
             {
@@ -108,6 +113,54 @@ class KafkaClients:
         )
         conf.update(overrides)
         return conf
+
+    def fresh_admin(self, name: str | None) -> AdminClient:
+        """An admin client made for one look at the cluster: no cached metadata, short connection set-up."""
+        from confluent_kafka.admin import AdminClient
+
+        conf = self.base_config(name)
+        conf["socket.connection.setup.timeout.ms"] = 2000
+        conf["client.id"] = "kafka-streaming-agent-observer"
+        return AdminClient(conf)
+
+    def known_brokers(self, name: str | None) -> dict[int, tuple[str, int]]:
+        with self._lock:
+            return dict(self._known.get(self.cluster(name).name, {}))
+
+    def remember_brokers(self, name: str | None, addresses: dict[int, tuple[str, int]]) -> None:
+        with self._lock:
+            self._known.setdefault(self.cluster(name).name, {}).update(addresses)
+
+    def require_answering(self, name: str) -> None:
+        """Fail fast, naming the address and the reason, when no bootstrap address accepts a connection at all.
+
+        A refused connection or an unknown host is known in milliseconds, while librdkafka would retry until the
+        request timeout. A cluster that accepts connections but answers slowly still gets the configured timeout.
+        An answering cluster is not probed again for a few seconds.
+        """
+        import time
+
+        from core.kafka.observe import parse_address, probe_all
+
+        now = time.monotonic()
+        if self._reachable.get(name, 0.0) > now:
+            return
+        cluster = self.cluster(name)
+        seeds = [a for a in (parse_address(s) for s in cluster.bootstrap_servers.split(",")) if a is not None]
+        if not seeds:
+            raise Unreachable(
+                f"Cluster {name!r}: bootstrap_servers {cluster.bootstrap_servers[:200]!r} holds no host:port address.",
+                hint="Fix bootstrap_servers in the clusters file (or KAFKA_AGENT_BOOTSTRAP_SERVERS).",
+            )
+        results = probe_all(seeds, timeout=1.5)
+        if any(reason is None for reason in results.values()):
+            self._reachable[name] = now + 5.0
+            return
+        why = "; ".join(f"{h}:{p}: {reason}" for (h, p), reason in sorted(results.items()))
+        raise Unreachable(
+            f"Cannot reach cluster {name!r} at {cluster.bootstrap_servers}: {why}.",
+            hint="Start it (kafka-agent dev-cluster up for the local one) or fix its bootstrap_servers.",
+        )
 
     def ensure_reachable(self, name: str | None) -> None:
         """Raise ``Unreachable`` naming the address tried when no broker answers metadata."""

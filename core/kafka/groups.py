@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from core.errors import Conflict, InvalidArgument, KafkaAgentError, NotFound, translate_kafka_error
 from core.kafka._futures import metadata, wait
 from core.kafka.offsets import list_offsets
+from core.names import check_group
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -99,9 +100,7 @@ def _enum_name(value: Any) -> str:
 def validate_group_id(group: str) -> str:
     if not isinstance(group, str) or not group.strip():
         raise InvalidArgument("The group id is empty.", hint="Give a group id; see kafka_list_consumer_groups.")
-    if len(group) > 255:
-        raise InvalidArgument(f"Group id is {len(group)} characters; keep it under 256.")
-    return group
+    return check_group(group)
 
 
 def list_groups(

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from core.errors import InvalidArgument, KafkaAgentError, NotFound, translate_kafka_error
-from core.kafka._futures import metadata, wait
+from core.kafka._futures import metadata
+from core.kafka.observe import Observation, observe
+from core.kafka.racks import rack_note
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
     from core.gate import Permit
+    from core.kafka.clients import KafkaClients
 
 Severity = Literal["critical", "warning", "info"]
 Verdict = Literal["healthy", "degraded", "critical"]
@@ -32,8 +35,9 @@ SKEW_MIN_AVG = 100  # ignore skew on nearly empty topics
 
 class Reason(BaseModel):
     severity: Severity
-    check: str = Field(description="Which check found it, e.g. under_replicated, offline, leader_imbalance.")
+    check: str = Field(description="Which check found it, e.g. brokers, under_replicated, offline, leader_imbalance.")
     message: str
+    fix: str | None = Field(None, description="What to do about it, naming the tool to call where one helps.")
 
 
 class BrokerHealth(BaseModel):
@@ -41,6 +45,9 @@ class BrokerHealth(BaseModel):
     host: str | None = Field(description="Null for a broker that holds replicas but is not in the cluster now.")
     port: int | None
     up: bool
+    reachable: bool | None = Field(None, description="Its address accepted a TCP connection just now (null: unknown).")
+    why_down: str | None = Field(None, description="Why it counts as down: not answering, or fenced by the controller.")
+    rack: str | None = None
     leaders: int = Field(description="Partitions this broker leads.")
     replicas: int = Field(description="Partition replicas this broker holds (or should hold).")
     preferred_leaders: int = Field(description="Partitions whose preferred (first) replica is this broker.")
@@ -52,7 +59,10 @@ class PartitionProblem(BaseModel):
     leader: int | None
     replicas: list[int]
     isr: list[int]
-    problems: list[str] = Field(description="offline, under_min_isr, under_replicated, not_preferred_leader")
+    problems: list[str] = Field(
+        description="offline, leader_down (its leader's broker is down), under_min_isr, under_replicated, "
+        "not_preferred_leader"
+    )
 
 
 class TopicHealth(BaseModel):
@@ -75,7 +85,7 @@ class HealthMetrics(BaseModel):
     under_min_isr_partitions: int
     offline_partitions: int
     preferred_leader_imbalance: int = Field(description="Partitions not led by their preferred replica.")
-    replication_state: Literal["in_sync", "under_replicated", "offline"]
+    replication_state: Literal["in_sync", "under_replicated", "offline", "unknown"]
     partition_skew: float | None = Field(description="Worst max/avg records per partition over user topics.")
     leader_skew: float | None = Field(description="max/avg leaders per live broker.")
 
@@ -90,6 +100,8 @@ class ClusterHealth(BaseModel):
     metrics: HealthMetrics
     problem_partitions: list[PartitionProblem] = Field(description="Partitions with a problem (at most 200).")
     topics: list[TopicHealth]
+    seconds: float = Field(0.0, description="How long the check took.")
+    not_seen: list[str] = Field(default_factory=list, description="What this check could not see in its budget.")
 
 
 def _min_isr_configs(
@@ -117,8 +129,37 @@ def _min_isr_configs(
     return out
 
 
+def health_of(
+    clients: KafkaClients,
+    cluster: str | None,
+    *,
+    budget: float,
+    expected_brokers: int | None = None,
+    min_replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
+    include_internal: bool = True,
+) -> ClusterHealth:
+    """Observe the cluster afresh (see ``core.kafka.observe``) and judge it; remembers every broker address seen."""
+    cfg = clients.cluster(cluster)
+    admin = clients.fresh_admin(cfg.name)
+    obs = observe(admin, known=clients.known_brokers(cfg.name), bootstrap=cfg.bootstrap_servers, budget=budget * 0.6)
+    clients.remember_brokers(cfg.name, obs.addresses)
+    return cluster_health(
+        admin,
+        obs,
+        cluster_name=cfg.name,
+        profile=cfg.profile,
+        timeout=budget,
+        expected_brokers=expected_brokers,
+        min_replication_factor=min_replication_factor,
+        min_insync_replicas=min_insync_replicas,
+        include_internal=include_internal,
+    )
+
+
 def cluster_health(
     admin: AdminClient,
+    obs: Observation,
     *,
     cluster_name: str,
     profile: str,
@@ -127,27 +168,33 @@ def cluster_health(
     min_replication_factor: int | None = None,
     min_insync_replicas: int | None = None,
     include_internal: bool = True,
-    bootstrap: str | None = None,
 ) -> ClusterHealth:
-    """The whole health picture with a verdict: critical (data unavailable or unwritable), degraded, or healthy."""
+    """The whole health picture with a verdict (critical: data unavailable or unwritable; degraded; healthy), each
+    reason with the fix for it. Works from what ``obs`` saw; what it could not see is a reason of its own."""
     from core.kafka.offsets import watermarks
 
-    desc = wait(
-        admin.describe_cluster(request_timeout=timeout),
-        what="describe cluster",
-        timeout=timeout + 1,
-        bootstrap=bootstrap,
-    )
-    meta = metadata(admin, timeout=timeout, bootstrap=bootstrap)
-    live = {n.id: n for n in desc.nodes}
-    controller = desc.controller.id if desc.controller is not None else None
+    started = time.monotonic()
+    deadline = started + max(1.0, timeout - obs.seconds)
+    meta = obs.meta
+    controller = obs.controller
     want_rf, want_isr = PROFILE_DURABILITY.get(profile, (1, 1))
     want_rf = min_replication_factor or want_rf
     want_isr = min_insync_replicas or want_isr
+    reasons: list[Reason] = []
 
-    topics = sorted(t for t in meta.topics if include_internal or not t.startswith("__"))
-    configs = _min_isr_configs(admin, topics, timeout=timeout)
-    known_ids: set[int] = set(live)
+    topics = sorted(t for t in (meta.topics if meta is not None else {}) if include_internal or not t.startswith("__"))
+    known_ids: set[int] = set(obs.addresses) | obs.registered
+    if meta is not None:
+        for name in topics:
+            for p in meta.topics[name].partitions.values():
+                known_ids.update(p.replicas)
+    down = obs.down(known_ids)
+    configs: dict[str, tuple[int | None, bool | None]] = {}
+    if meta is not None and topics:
+        try:
+            configs = _min_isr_configs(admin, topics, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+        except Exception as exc:  # a partial answer: judged without min.insync.replicas
+            obs.gaps.append(f"topic configs: {exc}")
     leaders: Counter[int] = Counter()
     replicas: Counter[int] = Counter()
     preferred: Counter[int] = Counter()
@@ -155,32 +202,32 @@ def cluster_health(
     urp = under_min = offline = imbalance = 0
     online_parts: list[tuple[str, int]] = []
     topic_rows: list[TopicHealth] = []
-    reasons: list[Reason] = []
     for name in topics:
-        tmeta = meta.topics[name]
-        parts = sorted(tmeta.partitions.values(), key=lambda p: p.id)
+        assert meta is not None
+        parts = sorted(meta.topics[name].partitions.values(), key=lambda p: p.id)
         rf = max((len(p.replicas) for p in parts), default=0)
         isr_cfg, unclean = configs.get(name, (None, None))
         for p in parts:
-            known_ids.update(p.replicas)
             for r in p.replicas:
                 replicas[r] += 1
             if p.replicas:
                 preferred[p.replicas[0]] += 1
+            # A replica on a down broker is out of sync whatever the (not yet updated) ISR says.
+            isr = [r for r in p.isrs if r not in down]
             flags = []
-            if p.leader is None or p.leader < 0:
+            if p.leader is None or p.leader < 0 or p.leader in down:
                 offline += 1
-                flags.append("offline")
+                flags.append("offline" if p.leader is None or p.leader < 0 else "leader_down")
             else:
                 leaders[p.leader] += 1
                 online_parts.append((name, p.id))
                 if p.replicas and p.leader != p.replicas[0]:
                     imbalance += 1
                     flags.append("not_preferred_leader")
-            if len(p.isrs) < len(p.replicas):
+            if len(isr) < len(p.replicas):
                 urp += 1
                 flags.append("under_replicated")
-            if isr_cfg is not None and len(p.isrs) < isr_cfg and "offline" not in flags:
+            if isr_cfg is not None and len(isr) < isr_cfg and not {"offline", "leader_down"} & set(flags):
                 under_min += 1
                 flags.append("under_min_isr")
             if flags and len(problems) < 200:
@@ -190,7 +237,7 @@ def cluster_health(
                         partition=p.id,
                         leader=p.leader if p.leader >= 0 else None,
                         replicas=list(p.replicas),
-                        isr=list(p.isrs),
+                        isr=isr,
                         problems=flags,
                     )
                 )
@@ -215,12 +262,185 @@ def cluster_health(
             )
         )
 
-    # Message skew from watermarks (online partitions only: an offline one would only time out).
-    try:
-        marks = watermarks(admin, online_parts, timeout=min(timeout, 10.0))
-    except KafkaAgentError as exc:
-        marks = []
-        reasons.append(Reason(severity="info", check="watermarks", message=f"Could not read watermarks: {exc}"))
+    # Message skew from watermarks (partitions with a live leader only), when the budget allows.
+    left = deadline - time.monotonic()
+    marks = []
+    if online_parts and left > 1.5:
+        try:
+            marks = watermarks(admin, online_parts, timeout=min(left - 0.5, 10.0))
+        except KafkaAgentError as exc:
+            obs.gaps.append(f"watermarks (message counts, skew): {exc.message}")
+    elif online_parts:
+        obs.gaps.append("watermarks (message counts, skew): no time left in the budget")
+    worst_skew = _skew(topic_rows, marks, reasons)
+
+    live = [b for b in sorted(known_ids) if b not in down and (b in obs.registered or meta is None)]
+    brokers = [
+        BrokerHealth(
+            id=b,
+            host=obs.addresses[b][0] if b in obs.addresses else None,
+            port=obs.addresses[b][1] if b in obs.addresses else None,
+            up=b not in down and (b in obs.registered or obs.answering(b) is True),
+            reachable=obs.answering(b),
+            why_down=down.get(b),
+            rack=obs.racks.get(b),
+            leaders=leaders[b],
+            replicas=replicas[b],
+            preferred_leaders=preferred[b],
+        )
+        for b in sorted(known_ids)
+    ]
+    expected = max(expected_brokers or 0, len(known_ids))
+    up_count = sum(1 for b in brokers if b.up)
+
+    if meta is None:
+        answering = [a for a, why in obs.probes.items() if why is None]
+        reasons.append(
+            Reason(
+                severity="critical",
+                check="metadata",
+                message="No broker answered a metadata request in time"
+                + ("; no broker address accepts connections." if not answering else " (some accept connections)."),
+                fix="Check that the brokers run (kafka-agent dev-cluster status for the local one) and that "
+                "bootstrap_servers is right; partitions and topics could not be checked.",
+            )
+        )
+    if controller is None and meta is not None:
+        reasons.append(
+            Reason(
+                severity="warning",
+                check="controller",
+                message="The active controller was not reported in time (a controller election may be running).",
+                fix="Call kafka_cluster_health again in a few seconds; if it persists, check the controller quorum.",
+            )
+        )
+    if down:
+        listed = "; ".join(f"broker {b}: {why}" for b, why in down.items())
+        reasons.append(
+            Reason(
+                severity="critical",
+                check="brokers",
+                message=f"Broker(s) {sorted(down)} down ({listed}).",
+                fix="Restart the broker(s) (kafka-agent dev-cluster up for the local cluster, else the service "
+                "manager); until then their partitions run with fewer copies.",
+            )
+        )
+    if expected_brokers and up_count < expected_brokers:
+        reasons.append(
+            Reason(
+                severity="warning",
+                check="brokers",
+                message=f"{up_count} broker(s) up, {expected_brokers} expected.",
+                fix="Start the missing brokers, or correct expected_brokers.",
+            )
+        )
+    if offline:
+        reasons.append(
+            Reason(
+                severity="critical",
+                check="offline",
+                message=f"{offline} partition(s) have no live leader: reads and writes fail.",
+                fix="Bring back a broker of their replica set; the controller then elects a leader (an unclean "
+                "election would lose data).",
+            )
+        )
+    if under_min:
+        reasons.append(
+            Reason(
+                severity="critical",
+                check="under_min_isr",
+                message=f"{under_min} partition(s) have fewer in-sync replicas than min.insync.replicas:"
+                " acks=all writes fail with NOT_ENOUGH_REPLICAS.",
+                fix="Bring the down brokers back; lowering min.insync.replicas (kafka_set_durability) trades "
+                "durability for availability and needs a reason.",
+            )
+        )
+    if urp:
+        reasons.append(
+            Reason(
+                severity="warning",
+                check="under_replicated",
+                message=f"{urp} partition(s) are under-replicated (fewer in-sync copies than replicas).",
+                fix="Restart the down brokers and wait for the replicas to catch up; kafka_describe_topic shows which "
+                "replicas are behind."
+                if down
+                else "Wait for the replicas to catch up; if it persists, check the lagging broker's disk and network.",
+            )
+        )
+    if imbalance:
+        reasons.append(
+            Reason(
+                severity="info" if down else "warning",
+                check="leader_imbalance",
+                message=f"{imbalance} partition(s) are not led by their preferred replica (leaders per broker: "
+                f"{dict(sorted(leaders.items()))}).",
+                fix="Once every broker is up, run kafka_elect_leaders (a preferred leader election) to move "
+                "leadership back; Kafka's own auto rebalance does it within about 5 minutes otherwise.",
+            )
+        )
+    low = [r for r in topic_rows if r.below_profile]
+    if low:
+        shown = ", ".join(f"{r.topic} ({'; '.join(r.below_profile)})" for r in low[:10])
+        reasons.append(
+            Reason(
+                severity="warning",
+                check="durability",
+                message=f"{len(low)} topic(s) below the {profile!r} profile: {shown}"
+                + (" ..." if len(low) > 10 else ""),
+                fix="Raise min.insync.replicas with kafka_set_durability; a higher replication factor needs a "
+                "partition reassignment.",
+            )
+        )
+    racks = rack_note(meta, topics, obs.racks) if meta is not None else None
+    if racks is not None:
+        reasons.append(Reason(severity="warning", check="rack_awareness", message=racks.message, fix=racks.fix))
+    for gap in obs.gaps:
+        reasons.append(
+            Reason(
+                severity="warning" if meta is not None else "info",
+                check="not_seen",
+                message=f"Not seen in this check: {gap}.",
+                fix="Call kafka_cluster_health again; a controller election or a dying broker answers late.",
+            )
+        )
+    live_leaders = [leaders[b] for b in live]
+    leader_skew = None
+    if live_leaders and sum(live_leaders):
+        leader_skew = round(max(live_leaders) / (sum(live_leaders) / len(live_leaders)), 3)
+
+    severities = {r.severity for r in reasons}
+    verdict: Verdict = "critical" if "critical" in severities else "degraded" if "warning" in severities else "healthy"
+    if not reasons:
+        reasons.append(Reason(severity="info", check="all", message="All brokers up, all partitions led and in sync."))
+    state: Literal["in_sync", "under_replicated", "offline", "unknown"] = (
+        "unknown" if meta is None else "offline" if offline else "under_replicated" if urp else "in_sync"
+    )
+    return ClusterHealth(
+        cluster_name=cluster_name,
+        profile=profile,
+        verdict=verdict,
+        reasons=reasons,
+        controller_id=controller,
+        brokers=brokers,
+        metrics=HealthMetrics(
+            broker_count=up_count,
+            expected_brokers=expected,
+            under_replicated_partitions=urp,
+            under_min_isr_partitions=under_min,
+            offline_partitions=offline,
+            preferred_leader_imbalance=imbalance,
+            replication_state=state,
+            partition_skew=worst_skew,
+            leader_skew=leader_skew,
+        ),
+        problem_partitions=problems,
+        topics=topic_rows,
+        seconds=round(obs.seconds + time.monotonic() - started, 3),
+        not_seen=list(obs.gaps),
+    )
+
+
+def _skew(topic_rows: list[TopicHealth], marks: list[Any], reasons: list[Reason]) -> float | None:
     per_topic: dict[str, list[int]] = {}
     for w in marks:
         per_topic.setdefault(w.topic, []).append(w.messages)
@@ -241,118 +461,10 @@ def cluster_health(
                         check="partition_skew",
                         message=f"Topic {row.topic!r}: partition_skew {row.partition_skew} "
                         f"(max/avg records per partition); a hot key or a custom partitioner.",
+                        fix="kafka_partition_strategy samples the keys; a better key or more partitions spreads it.",
                     )
                 )
-
-    brokers = [
-        BrokerHealth(
-            id=b,
-            host=live[b].host if b in live else None,
-            port=live[b].port if b in live else None,
-            up=b in live,
-            leaders=leaders[b],
-            replicas=replicas[b],
-            preferred_leaders=preferred[b],
-        )
-        for b in sorted(known_ids)
-    ]
-    down = [b.id for b in brokers if not b.up]
-    expected = max(expected_brokers or 0, len(known_ids))
-
-    if controller is None:
-        reasons.append(Reason(severity="critical", check="controller", message="No active controller reported."))
-    if down:
-        reasons.append(
-            Reason(
-                severity="critical" if offline or under_min else "warning",
-                check="brokers",
-                message=f"Broker(s) {down} hold replicas but are not in the cluster (down).",
-            )
-        )
-    if expected_brokers and len(live) < expected_brokers:
-        reasons.append(
-            Reason(
-                severity="warning", check="brokers", message=f"{len(live)} broker(s) up, {expected_brokers} expected."
-            )
-        )
-    if offline:
-        reasons.append(
-            Reason(
-                severity="critical",
-                check="offline",
-                message=f"{offline} partition(s) have no leader: reads and writes fail.",
-            )
-        )
-    if under_min:
-        reasons.append(
-            Reason(
-                severity="critical",
-                check="under_min_isr",
-                message=f"{under_min} partition(s) have fewer in-sync replicas than min.insync.replicas:"
-                " acks=all writes fail with NOT_ENOUGH_REPLICAS.",
-            )
-        )
-    if urp:
-        reasons.append(
-            Reason(
-                severity="warning",
-                check="under_replicated",
-                message=f"{urp} partition(s) are under-replicated (ISR smaller than the replica set).",
-            )
-        )
-    if imbalance:
-        reasons.append(
-            Reason(
-                severity="warning" if not down else "info",
-                check="leader_imbalance",
-                message=f"{imbalance} partition(s) are not led by their preferred replica; "
-                "kafka_elect_leaders moves them back once all brokers are up.",
-            )
-        )
-    low = [r for r in topic_rows if r.below_profile]
-    if low:
-        shown = ", ".join(f"{r.topic} ({'; '.join(r.below_profile)})" for r in low[:10])
-        reasons.append(
-            Reason(
-                severity="warning",
-                check="durability",
-                message=f"{len(low)} topic(s) below the {profile!r} profile: {shown}"
-                + (" ..." if len(low) > 10 else ""),
-            )
-        )
-    live_leaders = [leaders[b] for b in live]
-    leader_skew = None
-    if live_leaders and sum(live_leaders):
-        leader_skew = round(max(live_leaders) / (sum(live_leaders) / len(live_leaders)), 3)
-
-    severities = {r.severity for r in reasons}
-    verdict: Verdict = "critical" if "critical" in severities else "degraded" if "warning" in severities else "healthy"
-    if not reasons:
-        reasons.append(Reason(severity="info", check="all", message="All partitions led and fully in sync."))
-    state: Literal["in_sync", "under_replicated", "offline"] = (
-        "offline" if offline else "under_replicated" if urp else "in_sync"
-    )
-    return ClusterHealth(
-        cluster_name=cluster_name,
-        profile=profile,
-        verdict=verdict,
-        reasons=reasons,
-        controller_id=controller,
-        brokers=brokers,
-        metrics=HealthMetrics(
-            broker_count=len(live),
-            expected_brokers=expected,
-            under_replicated_partitions=urp,
-            under_min_isr_partitions=under_min,
-            offline_partitions=offline,
-            preferred_leader_imbalance=imbalance,
-            replication_state=state,
-            partition_skew=worst_skew,
-            leader_skew=leader_skew,
-        ),
-        problem_partitions=problems,
-        topics=topic_rows,
-    )
+    return worst_skew
 
 
 def isr_shortfall(admin: AdminClient, topic: str, *, timeout: float) -> list[str]:

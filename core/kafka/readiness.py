@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from core.errors import InvalidArgument, KafkaAgentError, translate_kafka_error
 from core.gate.policies import RULES_BY_NAME, Finding, evaluate, severity_of
 from core.kafka._futures import metadata, wait
+from core.kafka.racks import rack_note
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -288,6 +289,35 @@ def _audit_broker(tally: _Tally, brokers: int, broker_conf: dict[str, str], prof
         tally.check(level, hits)
 
 
+def _audit_racks(
+    tally: _Tally, admin: AdminClient, meta: Any, topics: list[str], profile: str, timeout: float, notes: list[str]
+) -> None:
+    """Replicas sharing a rack while another rack is free (judged only when the brokers have racks)."""
+    try:
+        desc = wait(admin.describe_cluster(request_timeout=timeout), what="describe cluster", timeout=timeout + 1)
+    except KafkaAgentError as exc:
+        notes.append(f"Racks not checked: {exc}")
+        return
+    note = rack_note(meta, topics, {n.id: n.rack for n in desc.nodes})
+    if not any(n.rack for n in desc.nodes):
+        return
+    sev: AuditSeverity = "critical" if profile == "production" else "warning"
+    hits = []
+    if note is not None:
+        hits.append(
+            AuditFinding(
+                rule="replicas-share-rack",
+                severity=sev,
+                resource_type="cluster",
+                resource="rack placement",
+                message=note.message,
+                why="Racks (zones) fail together; replicas in one rack can all be lost at once.",
+                fix=note.fix,
+            )
+        )
+    tally.check(sev, hits)
+
+
 def _group_lag(admin: AdminClient, group: str, timeout: float) -> int:
     from confluent_kafka import ConsumerGroupTopicPartitions
 
@@ -405,6 +435,7 @@ def audit_cluster(
         except Exception as exc:
             notes.append(f"Broker configs not checked: {translate_kafka_error(exc, what='describe broker configs')}")
     _audit_broker(tally, len(meta.brokers), broker_conf, profile)
+    _audit_racks(tally, admin, meta, topics, profile, timeout, notes)
     groups = (
         _audit_groups(tally, admin, timeout=timeout, lag_threshold=lag_threshold, max_groups=max_groups, notes=notes)
         if include_groups

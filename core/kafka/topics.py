@@ -9,29 +9,19 @@ from pydantic import BaseModel, Field
 
 from core.errors import AlreadyExists, InvalidArgument, NotFound
 from core.kafka._futures import metadata, wait
+from core.names import TOPIC_MAX, check_topic
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
     from core.gate import Permit
 
-_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
-MAX_TOPIC_NAME = 249
+MAX_TOPIC_NAME = TOPIC_MAX
 
 
 def validate_topic_name(name: str) -> str:
     """Kafka's own rules, checked before any request so the error says exactly what is wrong."""
-    if not name or name in (".", ".."):
-        raise InvalidArgument(f"Topic name {name!r} is not allowed.", hint="Use letters, digits, '.', '_' or '-'.")
-    if len(name) > MAX_TOPIC_NAME:
-        raise InvalidArgument(f"Topic name is {len(name)} characters; Kafka allows at most {MAX_TOPIC_NAME}.")
-    if not _LEGAL_TOPIC.match(name):
-        bad = sorted({c for c in name if not re.match(r"[a-zA-Z0-9._-]", c)})
-        raise InvalidArgument(
-            f"Topic name {name!r} has characters Kafka does not allow: {' '.join(repr(c) for c in bad)}.",
-            hint="Use only ASCII letters, digits, '.', '_' and '-'.",
-        )
-    return name
+    return check_topic(name)
 
 
 class TopicSummary(BaseModel):

@@ -4,10 +4,12 @@ value cut short), never a validation dump with a documentation URL."""
 
 from __future__ import annotations
 
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
+import annotated_types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import ValidationError
+from pydantic import AllowInfNan, ValidationError
 
 MAX_SHOWN = 60
 
@@ -18,14 +20,75 @@ def shorten(value: Any, limit: int = MAX_SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# Arguments that carry free text (a task, SQL, a schema, a memory note) get a larger ceiling than other strings.
+FREE_TEXT = {"task", "text", "sql", "schema", "query", "value_schema", "config", "spec", "summary", "details"}
+INT64 = 2**63 - 1
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The non-None members of a (possibly optional or union) annotation, Annotated wrappers removed."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return [m for arg in get_args(annotation) for m in _members(arg)]
+    return [] if annotation is type(None) else [annotation]
+
+
+def _fallback_bounds(name: str, field: Any) -> list[Any]:
+    """Ceilings for a top-level argument that declares none of its own: no number, string, list or map reaches a
+    tool unbounded (a tool's own tighter bounds, e.g. partitions 1..10000, still apply)."""
+    have = {type(m) for m in field.metadata}
+    out: list[Any] = []
+    kinds = {get_origin(m) or m for m in _members(field.annotation)}
+    if kinds & {int, float} and not have & {annotated_types.Ge, annotated_types.Gt}:
+        out.append(annotated_types.Ge(-INT64 - 1))
+    if kinds & {int, float} and not have & {annotated_types.Le, annotated_types.Lt}:
+        out.append(annotated_types.Le(INT64))
+    if float in kinds:
+        out.append(AllowInfNan(False))
+    if kinds & {str, list, dict} and annotated_types.MaxLen not in have:
+        out.append(annotated_types.MaxLen(100_000 if name in FREE_TEXT else 10_000))
+    return out
+
+
 def forbid_extra_arguments(tool: Any) -> None:
-    """Make the tool's argument model refuse unknown keys, and publish that in its input schema."""
+    """Make the tool's argument model refuse unknown keys, bound every argument, and publish both in its input
+    schema."""
     model = tool.fn_metadata.arg_model
     model.model_config["extra"] = "forbid"
+    for name, field in model.model_fields.items():
+        field.metadata.extend(_fallback_bounds(name, field))
     model.model_rebuild(force=True)
-    schema = model.model_json_schema(by_alias=True)
+    schema = lean_schema(model.model_json_schema(by_alias=True))
     schema["additionalProperties"] = False
     tool.parameters = schema
+
+
+def lean_schema(node: Any) -> Any:
+    """The input schema as a model needs it: no generated titles, ``X | None`` published as X (the argument is
+    optional anyway), no ``default: null``. Validation still uses the full model."""
+    if isinstance(node, list):
+        return [lean_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "default" and value is None:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: lean_schema(prop) for name, prop in value.items()}
+            continue
+        out[key] = lean_schema(value)
+    alts = out.get("anyOf")
+    if isinstance(alts, list):
+        kept = [a for a in alts if a != {"type": "null"}]
+        if len(kept) == 1 and len(kept) < len(alts):
+            merged = {k: v for k, v in out.items() if k != "anyOf"}
+            out = {**kept[0], **merged}
+    return out
 
 
 def argument_names(tool: Any) -> list[str]:
@@ -56,6 +119,21 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "arguments"
 
 
+def _pattern_rule(pattern: str, given: Any) -> str:
+    """A pattern mismatch in words: the Kafka rule behind a known pattern, else the pattern itself."""
+    from core import names
+    from core.errors import InvalidArgument
+
+    checks = {names.TOPIC_PATTERN: names.check_topic, names.CONTROL_FREE_PATTERN: names.check_group}
+    check = checks.get(pattern)
+    if check is not None:
+        try:
+            check(str(given))
+        except InvalidArgument as exc:
+            return exc.message
+    return f"must match {pattern}, got {shorten(given)}"
+
+
 def describe_validation(exc: ValidationError, *, limit: int = 5) -> str:
     """One clause per invalid argument: what it must be, and what was given."""
     clauses: list[str] = []
@@ -76,7 +154,11 @@ def describe_validation(exc: ValidationError, *, limit: int = 5) -> str:
             clauses.append(f"{where} must be {ctx.get('expected', 'one of the listed values')}, got {shorten(given)}")
             continue
         if kind in ("string_too_long", "too_long"):
-            clauses.append(f"{where} is too long (at most {ctx.get('max_length', '?')}), got {len(str(given))} chars")
+            size = f"{len(given)} items" if isinstance(given, list | dict) else f"{len(str(given))} characters"
+            clauses.append(f"{where} is too long (at most {ctx.get('max_length', '?')}), got {size}")
+            continue
+        if kind == "string_pattern_mismatch":
+            clauses.append(f"{where}: {_pattern_rule(str(ctx.get('pattern', '')), given)}")
             continue
         if kind in ("string_too_short", "too_short"):
             clauses.append(f"{where} is too short (at least {ctx.get('min_length', '?')})")

@@ -1,7 +1,8 @@
 """A cache of the ``tools/list`` answer, so a freshly spawned server lists its tools without building every schema.
 
 The key covers every Python file the tool schemas can come from (path, size, mtime) and the MCP SDK's version: any
-change to the code rebuilds it. The tool kinds (read/write/destructive) are cached with it, for the read-only filter.
+change to the code rebuilds it. The tool kinds (read/write/destructive) and toolsets are cached with it, for the
+read-only and toolset filters.
 A missing, stale or unreadable cache is simply rebuilt; it is never an error.
 """
 
@@ -22,7 +23,7 @@ from core.settings import Settings
 log = logging.getLogger("kafka_agent.tools")
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("mcp_server", "memory", "agent")
+SOURCES = ("mcp_server", "memory", "agent", "core", "streams")
 
 
 def _key() -> str:
@@ -41,7 +42,7 @@ def _path(settings: Settings) -> Path:
 
 
 def load(settings: Settings) -> list[MCPTool] | None:
-    from mcp_server.tools._base import TOOL_KINDS
+    from mcp_server.tools._base import TOOL_KINDS, TOOL_TOOLSETS
 
     try:
         data = json.loads(_path(settings).read_text(encoding="utf-8"))
@@ -49,18 +50,20 @@ def load(settings: Settings) -> list[MCPTool] | None:
             return None
         tools = [MCPTool.model_validate(t) for t in data["tools"]]
         TOOL_KINDS.update({k: v for k, v in data["kinds"].items() if k not in TOOL_KINDS})
+        TOOL_TOOLSETS.update({k: v for k, v in data["toolsets"].items() if k not in TOOL_TOOLSETS})
         return tools
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def save(settings: Settings, tools: list[MCPTool], kinds: dict[str, Any]) -> None:
+def save(settings: Settings, tools: list[MCPTool], kinds: dict[str, Any], toolsets: dict[str, str]) -> None:
     path = _path(settings)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         body = {
             "key": _key(),
             "kinds": dict(kinds),
+            "toolsets": dict(toolsets),
             "tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools],
         }
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from core.errors import InvalidArgument
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from mcp_server.tools._types import ClusterName
 
 
 class AgentTaskResult(BaseModel):
@@ -55,7 +56,14 @@ def register(server: MCPServer[Any]) -> None:
     async def agent_run_task(
         ctx: Ctx,
         task: Annotated[str | None, Field(description="What the Kafka agent should do, in plain words.")] = None,
-        task_id: Annotated[str | None, Field(description="Resume this input_required run instead.")] = None,
+        task_id: Annotated[
+            str | None,
+            Field(
+                description="Resume this input_required run instead.",
+                max_length=101,
+                pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+            ),
+        ] = None,
         decisions: Annotated[
             dict[str, Literal["deny"]] | None,
             Field(
@@ -67,7 +75,9 @@ def register(server: MCPServer[Any]) -> None:
             Literal["ask", "auto", "never"] | None,
             Field(description="ask: every change waits for a decision; auto: only destructive ones; never: read-only."),
         ] = None,
-        cluster: Annotated[str | None, Field(description="Cluster the task is about; omit for the default.")] = None,
+        cluster: Annotated[
+            ClusterName | None, Field(description="Cluster the task is about; omit for the default.")
+        ] = None,
     ) -> AgentTaskResult:
         """Hand a Kafka task to the kafka-streaming-agent, which plans, validates, executes, verifies and documents
         it with this server's tools. Returns completed, failed, or input_required with the pending changes and their
@@ -88,7 +98,8 @@ def register(server: MCPServer[Any]) -> None:
         budget = max(10.0, app.settings.tool_timeout_s - 10.0)
         settings = app.settings.model_copy(update={"max_run_seconds": min(app.settings.max_run_seconds, budget)})
         asks_person = elicitation_mode(ctx) == "inline"
-        hub = ToolHub(app.settings, server=lambda: build_server(app.settings, transport="agent", shared=app))
+        every_tool = app.settings.model_copy(update={"toolsets": "all"})
+        hub = ToolHub(every_tool, server=lambda: build_server(every_tool, transport="agent", shared=app))
         async with hub:
             agent = Agent(
                 settings,

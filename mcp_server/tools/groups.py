@@ -6,20 +6,25 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from core.app import AppContext
 from core.gate import Change, ConsentPreview, Permit
 from core.kafka import groups as kgroups
 from core.kafka import lag as klag
 from mcp_server.tools._base import Ctx, app_of, gated_destructive, kafka_tool
+from mcp_server.tools._types import (
+    INT64_MAX,
+    MAX_PARTITIONS,
+    ClusterArg,
+    ConfirmArg,
+    GroupArg,
+    GroupId,
+    Pattern,
+    TopicName,
+)
 
-ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
-GroupArg = Annotated[str, Field(description="Consumer group id.")]
-ConfirmArg = Annotated[
-    str | None,
-    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
-]
+GroupState = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z_]+$")]
 
 
 class ResetOffsetsOutcome(BaseModel):
@@ -46,12 +51,16 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_list_consumer_groups(
         ctx: Ctx,
         states: Annotated[
-            list[str] | None, Field(description="Only groups in these states, e.g. ['STABLE'] or ['EMPTY'].")
+            list[GroupState] | None,
+            Field(description="Only groups in these states, e.g. ['STABLE'] or ['EMPTY'].", max_length=10),
         ] = None,
         topic: Annotated[
-            str | None, Field(description="Only groups consuming this topic (assigned or with committed offsets).")
+            TopicName | None,
+            Field(description="Only groups consuming this topic (assigned or with committed offsets)."),
         ] = None,
-        name_pattern: Annotated[str | None, Field(description="Regular expression the group id must match.")] = None,
+        name_pattern: Annotated[
+            Pattern | None, Field(description="Regular expression the group id must match.")
+        ] = None,
         cluster: ClusterArg = None,
     ) -> kgroups.GroupList:
         """List the consumer groups of a cluster with their state, protocol type (CLASSIC or CONSUMER) and member
@@ -82,9 +91,9 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_consumer_lag(
         ctx: Ctx,
         groups: Annotated[
-            list[str] | None, Field(description="Group ids; omit for every group of the cluster.")
+            list[GroupId] | None, Field(description="Group ids; omit for every group of the cluster.", max_length=1000)
         ] = None,
-        topic: Annotated[str | None, Field(description="Only partitions of this topic.")] = None,
+        topic: Annotated[TopicName | None, Field(description="Only partitions of this topic.")] = None,
         include_partitions: Annotated[
             bool | None,
             Field(
@@ -121,15 +130,21 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_reset_offsets(
         ctx: Ctx,
         group: GroupArg,
-        topic: Annotated[str, Field(description="Topic whose committed offsets to move.")],
+        topic: Annotated[TopicName, Field(description="Topic whose committed offsets to move.")],
         to: Annotated[
             kgroups.ResetTo,
             Field(
                 description="earliest, latest, timestamp (value = ms since epoch), offset (value), shift (value=±N)."
             ),
         ],
-        value: Annotated[int | None, Field(description="Timestamp ms, offset, or signed shift, per 'to'.")] = None,
-        partitions: Annotated[list[int] | None, Field(description="Only these partitions; omit for all.")] = None,
+        value: Annotated[
+            int | None,
+            Field(description="Timestamp ms, offset, or signed shift, per 'to'.", ge=-INT64_MAX, le=INT64_MAX),
+        ] = None,
+        partitions: Annotated[
+            list[Annotated[int, Field(ge=0, le=MAX_PARTITIONS)]] | None,
+            Field(description="Only these partitions; omit for all.", max_length=MAX_PARTITIONS),
+        ] = None,
         clamp: Annotated[
             bool, Field(description="Move targets outside the log to the nearest end instead of refusing.")
         ] = False,

@@ -13,8 +13,8 @@ from core.kafka import client_config as kclient
 from core.kafka import health as khealth
 from core.kafka import strategy as kstrategy
 from mcp_server.tools._base import Ctx, app_of, gated, kafka_tool
+from mcp_server.tools._types import MAX_PARTITIONS, ClusterArg, TopicArg, TopicName
 
-ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 GoalArg = Annotated[
     Literal["throughput", "latency", "durability", "exactly_once"],
     Field(description="What to optimise for: throughput, latency, durability or exactly_once."),
@@ -40,38 +40,36 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_cluster_health(
         ctx: Ctx,
         expected_brokers: Annotated[
-            int | None, Field(description="How many brokers should be up; a lower count is reported.", ge=1)
+            int | None, Field(description="How many brokers should be up; a lower count is reported.", ge=1, le=10_000)
         ] = None,
         min_replication_factor: Annotated[
-            int | None, Field(description="Override the profile's expected replication factor.", ge=1)
+            int | None, Field(description="Override the profile's expected replication factor.", ge=1, le=32)
         ] = None,
         min_insync_replicas: Annotated[
-            int | None, Field(description="Override the profile's expected min.insync.replicas.", ge=1)
+            int | None, Field(description="Override the profile's expected min.insync.replicas.", ge=1, le=32)
         ] = None,
         cluster: ClusterArg = None,
     ) -> khealth.ClusterHealth:
-        """Check a cluster's health and get a verdict (healthy / degraded / critical) with the reasons: brokers up
-        and down, the controller, under-replicated, under-min-ISR and offline partitions, preferred-leader imbalance
-        and leaders per broker, per-topic message skew (partition_skew = max/avg records per partition), and topics
-        whose replication factor or min.insync.replicas is below the cluster profile (production expects RF 3 /
-        min ISR 2). Use it first when something is wrong, and after a broker restart to see recovery."""
+        """Check a cluster's health now and get a verdict (healthy / degraded / critical) with reasons, each with
+        its fix: brokers down (probed directly, so a broker that died a second ago shows), the controller,
+        under-replicated, under-min-ISR and leaderless partitions, preferred-leader imbalance, per-topic skew, and
+        topics below the cluster profile. Answers within the request timeout; what it could not see in time is
+        listed in not_seen. Use it first when something is wrong, and after a restart to see recovery."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await app.run(
-            khealth.cluster_health,
-            app.clients.admin(cfg.name),
-            cluster_name=cfg.name,
-            profile=cfg.profile,
-            timeout=app.timeout,
+            khealth.health_of,
+            app.clients,
+            cfg.name,
+            budget=app.timeout,
             expected_brokers=expected_brokers,
             min_replication_factor=min_replication_factor,
             min_insync_replicas=min_insync_replicas,
-            bootstrap=cfg.bootstrap_servers,
         )
 
     @kafka_tool(server, kind="read", title="Check topic durability")
     async def kafka_check_durability(
-        ctx: Ctx, topic: Annotated[str, Field(description="Topic name.")], cluster: ClusterArg = None
+        ctx: Ctx, topic: TopicArg, cluster: ClusterArg = None
     ) -> khealth.DurabilitySettings:
         """A topic's durability: replication factor, min.insync.replicas, unclean.leader.election.enable, how many
         broker failures acks=all writes survive, and advice (durable = RF 3, min ISR 2, unclean election off).
@@ -83,9 +81,10 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", idempotent=True, title="Set topic durability")
     async def kafka_set_durability(
         ctx: Ctx,
-        topic: Annotated[str, Field(description="Topic name.")],
+        topic: TopicArg,
         min_insync_replicas: Annotated[
-            int | None, Field(description="New min.insync.replicas (at most the replication factor).")
+            int | None,
+            Field(description="New min.insync.replicas (at most the replication factor).", ge=1, le=32),
         ] = None,
         unclean_leader_election: Annotated[
             bool | None, Field(description="New unclean.leader.election.enable; true can lose acknowledged data.")
@@ -152,9 +151,12 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", idempotent=True, title="Elect preferred leaders")
     async def kafka_elect_leaders(
         ctx: Ctx,
-        topic: Annotated[str | None, Field(description="Only this topic; omit for every imbalanced partition.")] = None,
+        topic: Annotated[
+            TopicName | None, Field(description="Only this topic; omit for every imbalanced partition.")
+        ] = None,
         partitions: Annotated[
-            list[int] | None, Field(description="Only these partitions of topic (needs topic).")
+            list[Annotated[int, Field(ge=0, le=MAX_PARTITIONS)]] | None,
+            Field(description="Only these partitions of topic (needs topic).", max_length=MAX_PARTITIONS),
         ] = None,
         cluster: ClusterArg = None,
     ) -> khealth.ElectLeadersResult:
@@ -189,7 +191,7 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_partition_strategy(
         ctx: Ctx,
         target_throughput: Annotated[
-            float | None, Field(description="Throughput the topic must sustain (records/s or MB/s).", gt=0)
+            float | None, Field(description="Throughput the topic must sustain (records/s or MB/s).", gt=0, le=1e12)
         ] = None,
         per_partition_throughput: Annotated[
             float | None,
@@ -197,14 +199,23 @@ def register(server: MCPServer[Any]) -> None:
                 description="Measured throughput of one partition in the same unit, e.g. records_per_s of "
                 "kafka_perf_test on a one-partition topic.",
                 gt=0,
+                le=1e12,
             ),
         ] = None,
-        consumers: Annotated[int, Field(description="Consumers that must read in parallel.", ge=0)] = 0,
+        consumers: Annotated[
+            int, Field(description="Consumers that must read in parallel.", ge=0, le=MAX_PARTITIONS)
+        ] = 0,
         topic: Annotated[
-            str | None, Field(description="Sample this topic's keys to check how they spread over its partitions.")
+            TopicName | None,
+            Field(description="Sample this topic's keys to check how they spread over its partitions."),
         ] = None,
         partitions: Annotated[
-            int | None, Field(description="Map the sampled keys to this many partitions instead (what-if).", ge=1)
+            int | None,
+            Field(
+                description="Map the sampled keys to this many partitions instead (what-if).",
+                ge=1,
+                le=MAX_PARTITIONS,
+            ),
         ] = None,
         sample_size: Annotated[int, Field(description="Records to sample from the topic.", ge=1, le=100000)] = 5000,
         cluster: ClusterArg = None,
@@ -247,7 +258,9 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_producer_config(
         ctx: Ctx,
         goal: GoalArg,
-        transactional_id: Annotated[str | None, Field(description="For exactly_once: the producer's id.")] = None,
+        transactional_id: Annotated[
+            str | None, Field(description="For exactly_once: the producer's id.", max_length=255)
+        ] = None,
         cluster: ClusterArg = None,
     ) -> kclient.ClientConfigRecommendation:
         """Recommended producer settings for a goal, as librdkafka and Java property maps with a one-line reason

@@ -14,13 +14,7 @@ from core.kafka import offsets as koffsets
 from core.kafka import topics as ktopics
 from mcp_server.consent import requester_of
 from mcp_server.tools._base import UNTRUSTED_NOTE, Ctx, app_of, gated, gated_destructive, kafka_tool
-
-ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
-TopicArg = Annotated[str, Field(description="Topic name.")]
-ConfirmArg = Annotated[
-    str | None,
-    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
-]
+from mcp_server.tools._types import INT64_MAX, MAX_PARTITIONS, ClusterArg, ConfirmArg, TopicArg
 
 
 class DeleteRecordsOutcome(BaseModel):
@@ -36,7 +30,11 @@ def register(server: MCPServer[Any]) -> None:
         topic: TopicArg,
         records: Annotated[
             list[kmessages.RecordIn],
-            Field(description=f"1..{kmessages.MAX_PRODUCE_RECORDS} records: key, value, headers, partition."),
+            Field(
+                description=f"1..{kmessages.MAX_PRODUCE_RECORDS} records: key, value, headers, partition.",
+                min_length=1,
+                max_length=kmessages.MAX_PRODUCE_RECORDS,
+            ),
         ],
         value_format: Annotated[
             kmessages.ValueFormat | Literal["avro"],
@@ -46,10 +44,10 @@ def register(server: MCPServer[Any]) -> None:
             ),
         ] = "text",
         subject: Annotated[
-            str | None, Field(description="avro: the registry subject (default '<topic>-value').")
+            str | None, Field(description="avro: the registry subject (default '<topic>-value').", max_length=255)
         ] = None,
         value_schema: Annotated[
-            str | dict[str, Any] | None,
+            Annotated[str, Field(max_length=100_000)] | dict[str, Any] | None,
             Field(description="avro: the registered schema to write with (default: the subject's latest)."),
         ] = None,
         cluster: ClusterArg = None,
@@ -99,13 +97,22 @@ def register(server: MCPServer[Any]) -> None:
             Field(description="earliest, latest (the newest start_value records), offset, or timestamp (ms)."),
         ] = "latest",
         start_value: Annotated[
-            int | None, Field(description="N for latest (default 10), the offset, or the timestamp in ms.")
+            int | None,
+            Field(description="N for latest (default 10), the offset, or the timestamp in ms.", ge=0, le=INT64_MAX),
         ] = None,
-        partition: Annotated[int | None, Field(description="Read only this partition.")] = None,
-        key: Annotated[str | None, Field(description="Keep only records whose key equals this text.")] = None,
-        max_records: Annotated[int, Field(description=f"At most this many (1..{kmessages.MAX_CONSUME_RECORDS}).")] = 20,
-        max_bytes: Annotated[int, Field(description="Stop after this many key+value bytes.")] = 1_048_576,
-        timeout_s: Annotated[float, Field(description="Stop after this many seconds (at most 60).")] = 5.0,
+        partition: Annotated[
+            int | None, Field(description="Read only this partition.", ge=0, le=MAX_PARTITIONS)
+        ] = None,
+        key: Annotated[
+            str | None, Field(description="Keep only records whose key equals this text.", max_length=10_000)
+        ] = None,
+        max_records: Annotated[
+            int, Field(description="At most this many records.", ge=1, le=kmessages.MAX_CONSUME_RECORDS)
+        ] = 20,
+        max_bytes: Annotated[
+            int, Field(description="Stop after this many key+value bytes.", ge=1, le=64 * 1_048_576)
+        ] = 1_048_576,
+        timeout_s: Annotated[float, Field(description="Stop after this many seconds.", gt=0, le=60)] = 5.0,
         read_committed: Annotated[
             bool, Field(description="Skip records of aborted or open transactions (default true).")
         ] = True,
@@ -154,7 +161,12 @@ def register(server: MCPServer[Any]) -> None:
         ctx: Ctx,
         topic: TopicArg,
         timestamp_ms: Annotated[
-            int | None, Field(description="Also find, per partition, the first offset at or after this time (ms).")
+            int | None,
+            Field(
+                description="Also find, per partition, the first offset at or after this time (ms).",
+                ge=0,
+                le=INT64_MAX,
+            ),
         ] = None,
         cluster: ClusterArg = None,
     ) -> koffsets.TopicOffsets:
@@ -178,8 +190,15 @@ def register(server: MCPServer[Any]) -> None:
         ctx: Ctx,
         topic: TopicArg,
         before_offsets: Annotated[
-            dict[int, int],
-            Field(description="partition -> offset: delete every record below it; -1 means up to the log end."),
+            dict[
+                Annotated[int, Field(ge=0, le=MAX_PARTITIONS)],
+                Annotated[int, Field(ge=-1, le=INT64_MAX)],
+            ],
+            Field(
+                description="partition -> offset: delete every record below it; -1 means up to the log end.",
+                min_length=1,
+                max_length=MAX_PARTITIONS,
+            ),
         ],
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,

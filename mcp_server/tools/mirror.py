@@ -12,12 +12,15 @@ from core.gate import Change, Permit
 from core.kafka import mirror as kmirror
 from core.services.rest import connect_client
 from mcp_server.tools._base import Ctx, app_of, gated, kafka_tool
+from mcp_server.tools._types import ClusterName
 
 TargetArg = Annotated[
-    str | None,
+    ClusterName | None,
     Field(description="The TARGET cluster (its Connect worker runs the replication); omit for the default cluster."),
 ]
-SourceArg = Annotated[str, Field(description="The SOURCE cluster's configured name (records are copied from it).")]
+SourceArg = Annotated[
+    ClusterName, Field(description="The SOURCE cluster's configured name (records are copied from it).")
+]
 
 
 class MirrorOutcome(BaseModel):
@@ -30,9 +33,18 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_mirror(
         ctx: Ctx,
         source_cluster: SourceArg,
-        topics: Annotated[str, Field(description="Comma-separated regexes of topics to replicate.")] = ".*",
-        topics_exclude: Annotated[str | None, Field(description="Comma-separated regexes of topics to skip.")] = None,
-        groups: Annotated[str, Field(description="Comma-separated regexes of consumer groups to checkpoint.")] = ".*",
+        topics: Annotated[
+            str, Field(description="Comma-separated regexes of topics to replicate.", min_length=1, max_length=2000)
+        ] = ".*",
+        topics_exclude: Annotated[
+            str | None, Field(description="Comma-separated regexes of topics to skip.", max_length=2000)
+        ] = None,
+        groups: Annotated[
+            str,
+            Field(
+                description="Comma-separated regexes of consumer groups to checkpoint.", min_length=1, max_length=2000
+            ),
+        ] = ".*",
         mode: Annotated[
             Literal["active-passive", "active-active"],
             Field(

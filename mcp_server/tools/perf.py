@@ -19,9 +19,9 @@ from core.kafka import health as khealth
 from core.kafka import perf as kperf
 from core.kafka import topics as ktopics
 from mcp_server.tools._base import Ctx, app_of, gated, kafka_tool
+from mcp_server.tools._types import ClusterArg, TopicName
 
 T = TypeVar("T")
-ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 TIME_MARGIN_S = 15.0  # kept free of the tool timeout for set-up, flush and clean-up
 
 
@@ -84,21 +84,24 @@ def register(server: MCPServer[Any]) -> None:
             ),
         ] = "producer",
         topic: Annotated[
-            str | None,
+            TopicName | None,
             Field(
                 description="Topic to write/read. Omit to use a scratch topic created and deleted by the test "
                 "(not allowed on production clusters)."
             ),
         ] = None,
         allow_production_topic: Annotated[
-            str | None,
+            TopicName | None,
             Field(description="On a production-profile cluster, repeat the topic name here to allow writing to it."),
         ] = None,
         num_records: Annotated[int | None, Field(description="Records to send/read.", ge=1, le=50_000_000)] = None,
-        duration_s: Annotated[float | None, Field(description="Run for this long instead (seconds).", gt=0)] = None,
+        duration_s: Annotated[
+            float | None, Field(description="Run for this long instead (seconds).", gt=0, le=3600)
+        ] = None,
         record_size: Annotated[int, Field(description="Bytes per record value.", ge=1, le=1_000_000)] = 1024,
         records_per_second: Annotated[
-            float | None, Field(description="Target rate; omit for as fast as possible (needed for end_to_end).", gt=0)
+            float | None,
+            Field(description="Target rate; omit for as fast as possible (needed for end_to_end).", gt=0, le=1e7),
         ] = None,
         acks: Annotated[
             Literal["all", "1", "0"], Field(description="Producer acks; 1 and 0 need idempotence=false.")
@@ -110,7 +113,10 @@ def register(server: MCPServer[Any]) -> None:
         linger_ms: Annotated[float, Field(description="Producer linger.ms.", ge=0, le=10_000)] = 5,
         idempotence: Annotated[bool, Field(description="enable.idempotence (requires acks=all).")] = True,
         delivery_timeout_ms: Annotated[
-            int, Field(description="How long a record may wait for its ack before it counts as failed.", ge=1000)
+            int,
+            Field(
+                description="How long a record may wait for its ack before it counts as failed.", ge=1000, le=3_600_000
+            ),
         ] = 120000,
         partitions: Annotated[int, Field(description="Partitions of the scratch topic.", ge=1, le=1000)] = 3,
         cluster: ClusterArg = None,

@@ -11,8 +11,16 @@ from core.errors import KafkaAgentError
 from core.gate import policies
 from core.kafka.readiness import ReadinessReport, audit_cluster
 from mcp_server.tools._base import Ctx, app_of, kafka_tool
+from mcp_server.tools._types import (
+    MAX_PARTITIONS,
+    MAX_REPLICATION_FACTOR,
+    ClusterArg,
+    ConfigMap,
+    ConfigNames,
+    OverrideArg,
+    TopicName,
+)
 
-ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
 ProfileArg = Annotated[
     Literal["production", "staging", "dev"] | None,
     Field(description="Judge as this profile instead of the cluster's own (e.g. 'production' before a promotion)."),
@@ -72,34 +80,37 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_check_policy(
         ctx: Ctx,
         action: Annotated[Action, Field(description="The kind of change planned.")] = "topic.create",
-        topic: Annotated[str | None, Field(description="The topic concerned, if any.")] = None,
-        partitions: Annotated[int | None, Field(description="Planned partition count.")] = None,
-        replication_factor: Annotated[int | None, Field(description="Planned replication factor.")] = None,
-        configs: Annotated[dict[str, str] | None, Field(description="Topic configs to set.")] = None,
-        delete_configs: Annotated[list[str] | None, Field(description="Topic configs to reset.")] = None,
+        topic: Annotated[TopicName | None, Field(description="The topic concerned, if any.")] = None,
+        partitions: Annotated[
+            int | None, Field(description="Planned partition count.", ge=1, le=MAX_PARTITIONS)
+        ] = None,
+        replication_factor: Annotated[
+            int | None, Field(description="Planned replication factor.", ge=1, le=MAX_REPLICATION_FACTOR)
+        ] = None,
+        configs: Annotated[ConfigMap | None, Field(description="Topic configs to set.")] = None,
+        delete_configs: Annotated[ConfigNames | None, Field(description="Topic configs to reset.")] = None,
         high_throughput: Annotated[
             bool | None, Field(description="True for a high-volume topic; False declares a low-volume one.")
         ] = None,
         expected_msgs_per_sec: Annotated[
-            float | None, Field(description="Expected records per second, to size partitions.")
+            float | None, Field(description="Expected records per second, to size partitions.", ge=0, le=1e9)
         ] = None,
         producer_config: Annotated[
-            dict[str, str] | None, Field(description="Producer properties (enable.idempotence, acks, ...).")
+            ConfigMap | None, Field(description="Producer properties (enable.idempotence, acks, ...).")
         ] = None,
         durable: Annotated[bool | None, Field(description="Whether the producer's data must not be lost.")] = None,
         consumer_config: Annotated[
-            dict[str, str] | None, Field(description="Consumer properties (enable.auto.commit, ...).")
+            ConfigMap | None, Field(description="Consumer properties (enable.auto.commit, ...).")
         ] = None,
         critical: Annotated[bool | None, Field(description="Whether the consumer handles critical data.")] = None,
         schema_compatible: Annotated[
             bool | None, Field(description="For schema.register: the registry's compatibility test result.")
         ] = None,
         schema_reasons: Annotated[
-            list[str] | None, Field(description="For schema.register: why it is incompatible.")
+            list[Annotated[str, Field(max_length=2000)]] | None,
+            Field(description="For schema.register: why it is incompatible.", max_length=100),
         ] = None,
-        override_reason: Annotated[
-            str | None, Field(description="A reason that would override rules marked overridable.")
-        ] = None,
+        override_reason: OverrideArg = None,
         profile: ProfileArg = None,
         cluster: ClusterArg = None,
     ) -> PolicyCheck:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, StringConstraints
 
 from core.app import AppContext
 from core.errors import AuthError, InvalidArgument, NotFound, OperationTimeout, Unreachable
@@ -19,16 +19,13 @@ from core.gate import Change, ConsentPreview, Permit
 from core.kafka import security as ksec
 from core.settings import ClusterConfig
 from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
+from mcp_server.tools._types import ClusterArg, ConfirmArg, GroupId, TopicName
 
 T = TypeVar("T")
 
-ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
-ConfirmArg = Annotated[
-    str | None,
-    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
-]
-UserArg = Annotated[str, Field(description="SCRAM user name (the principal is User:<name>).")]
-PrincipalArg = Annotated[str | None, Field(description="Principal such as 'User:analytics-app'.")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+UserArg = Annotated[str, Field(description="SCRAM user name (the principal is User:<name>).", max_length=255)]
+PrincipalArg = Annotated[str | None, Field(description="Principal such as 'User:analytics-app'.", max_length=300)]
 ResourceTypeArg = Annotated[
     ksec.ResourceTypeName | None, Field(description="topic, group, cluster or transactional_id.")
 ]
@@ -57,7 +54,7 @@ def _number_as_text(value: Any) -> Any:
 PasswordArg = Annotated[
     SecretStr,
     BeforeValidator(_number_as_text),
-    Field(description="The user's new password (8+ characters). Never returned, logged or audited."),
+    Field(description="The user's new password (8+ characters). Never returned, logged or audited.", max_length=1024),
 ]
 
 
@@ -127,7 +124,9 @@ def register_scram(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Describe SCRAM users")
     async def kafka_describe_scram_users(
         ctx: Ctx,
-        users: Annotated[list[str] | None, Field(description="User names to describe; omit for every user.")] = None,
+        users: Annotated[
+            list[Name] | None, Field(description="User names to describe; omit for every user.", max_length=1000)
+        ] = None,
         cluster: ClusterArg = None,
     ) -> ksec.ScramUserList:
         """List the SASL/SCRAM users of a cluster and, for each, the mechanisms (SCRAM-SHA-256/512) and iteration
@@ -296,12 +295,15 @@ def register_acls(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", idempotent=True, title="Create ACLs")
     async def kafka_create_acls(
         ctx: Ctx,
-        acls: Annotated[list[ksec.AclSpec] | None, Field(description="ACL bindings to create.")] = None,
+        acls: Annotated[
+            list[ksec.AclSpec] | None, Field(description="ACL bindings to create.", max_length=1000)
+        ] = None,
         short_forms: Annotated[
-            list[str] | None,
+            list[Annotated[str, StringConstraints(min_length=1, max_length=600)]] | None,
             Field(
+                max_length=1000,
                 description="ACLs in the short form <type>:<name>:<operation>:<resource type>:<resource name>"
-                "[:allow|deny], e.g. 'user:analytics-app:read:topic:events'; a name ending in '*' is a prefix."
+                "[:allow|deny], e.g. 'user:analytics-app:read:topic:events'; a name ending in '*' is a prefix.",
             ),
         ] = None,
         dry_run: Annotated[bool, Field(description="Validate and show the ACLs without creating them.")] = False,
@@ -318,7 +320,7 @@ def register_acls(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", idempotent=True, title="Grant producer or consumer role")
     async def kafka_grant_role(
         ctx: Ctx,
-        principal: Annotated[str, Field(description="Principal such as 'User:orders-service'.")],
+        principal: Annotated[str, Field(description="Principal such as 'User:orders-service'.", max_length=300)],
         role: Annotated[
             Literal["producer", "consumer"],
             Field(
@@ -326,9 +328,12 @@ def register_acls(server: MCPServer[Any]) -> None:
                 "consumer: READ+DESCRIBE on the topics and READ on the groups."
             ),
         ],
-        topics: Annotated[list[str], Field(description="Topic names (prefixes when prefixed=true).")],
+        topics: Annotated[
+            list[TopicName], Field(description="Topic names (prefixes when prefixed=true).", max_length=1000)
+        ],
         groups: Annotated[
-            list[str] | None, Field(description="Consumer group ids (consumer role; prefixes when prefixed=true).")
+            list[GroupId] | None,
+            Field(description="Consumer group ids (consumer role; prefixes when prefixed=true).", max_length=1000),
         ] = None,
         transactional_id: Annotated[
             str | None, Field(description="Producer role: also WRITE+DESCRIBE on this transactional id.")

@@ -13,11 +13,18 @@ from core.kafka import cluster as kcluster
 from core.kafka import offsets as koffsets
 from core.kafka import topics as ktopics
 from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
-
-ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
-TopicArg = Annotated[str, Field(description="Topic name.")]
-ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
-OverrideArg = Annotated[str | None, Field(description="Why a policy rule marked overridable may be broken here.")]
+from mcp_server.tools._types import (
+    MAX_PARTITIONS,
+    ClusterArg,
+    ConfigMap,
+    ConfigNames,
+    ConfirmArg,
+    OverrideArg,
+    PartitionsArg,
+    Pattern,
+    ReplicationArg,
+    TopicArg,
+)
 
 
 class DeleteTopicOutcome(BaseModel):
@@ -29,18 +36,10 @@ class DeleteTopicOutcome(BaseModel):
 def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Describe cluster")
     async def kafka_describe_cluster(ctx: Ctx, cluster: ClusterArg = None) -> kcluster.ClusterDescription:
-        """Describe a Kafka cluster: its id, the active controller, every broker (id, host, port, rack), the topic
-        count and the environment profile. Start here to learn what a cluster looks like."""
+        """Describe a Kafka cluster now: its id, the active controller, every broker (id, host, port, rack, up or
+        down and why), the topic count and the environment profile. Start here to learn what a cluster looks like."""
         app = app_of(ctx)
-        cfg = app.clients.cluster(cluster)
-        return await app.run(
-            kcluster.describe_cluster,
-            app.clients.admin(cfg.name),
-            cluster_name=cfg.name,
-            profile=cfg.profile,
-            timeout=app.timeout,
-            bootstrap=cfg.bootstrap_servers,
-        )
+        return await app.run(kcluster.describe_cluster, app.clients, cluster, budget=app.timeout)
 
     @kafka_tool(server, kind="read", title="List topics")
     async def kafka_list_topics(
@@ -48,7 +47,9 @@ def register(server: MCPServer[Any]) -> None:
         include_internal: Annotated[
             bool, Field(description="Include internal topics such as __consumer_offsets.")
         ] = False,
-        name_pattern: Annotated[str | None, Field(description="Regular expression the topic name must match.")] = None,
+        name_pattern: Annotated[
+            Pattern | None, Field(description="Regular expression the topic name must match.")
+        ] = None,
         cluster: ClusterArg = None,
     ) -> ktopics.TopicList:
         """List the topics of a cluster with their partition count and replication factor. Internal topics
@@ -86,9 +87,9 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_create_topic(
         ctx: Ctx,
         topic: TopicArg,
-        partitions: Annotated[int, Field(description="Number of partitions (at least 1).")],
-        replication_factor: Annotated[int, Field(description="Copies of each partition; at most the broker count.")],
-        configs: Annotated[dict[str, str] | None, Field(description="Topic configs, e.g. retention.ms.")] = None,
+        partitions: PartitionsArg,
+        replication_factor: ReplicationArg,
+        configs: Annotated[ConfigMap | None, Field(description="Topic configs, e.g. retention.ms.")] = None,
         validate_only: Annotated[bool, Field(description="Ask the brokers to validate without creating.")] = False,
         override_reason: OverrideArg = None,
         cluster: ClusterArg = None,
@@ -138,8 +139,8 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_alter_topic_config(
         ctx: Ctx,
         topic: TopicArg,
-        set_configs: Annotated[dict[str, str] | None, Field(description="Configs to set, name -> value.")] = None,
-        delete_configs: Annotated[list[str] | None, Field(description="Configs to reset to the default.")] = None,
+        set_configs: Annotated[ConfigMap | None, Field(description="Configs to set, name -> value.")] = None,
+        delete_configs: Annotated[ConfigNames | None, Field(description="Configs to reset to the default.")] = None,
         validate_only: Annotated[bool, Field(description="Validate the change without applying it.")] = False,
         override_reason: OverrideArg = None,
         cluster: ClusterArg = None,
@@ -182,7 +183,9 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_add_partitions(
         ctx: Ctx,
         topic: TopicArg,
-        total_count: Annotated[int, Field(description="The new total number of partitions (must be larger).")],
+        total_count: Annotated[
+            int, Field(description="The new total number of partitions (must be larger).", ge=1, le=MAX_PARTITIONS)
+        ],
         validate_only: Annotated[bool, Field(description="Validate without adding.")] = False,
         cluster: ClusterArg = None,
     ) -> ktopics.AddPartitionsResult:

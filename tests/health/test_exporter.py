@@ -149,7 +149,7 @@ def test_exporter_unknown_cluster_is_a_clear_error(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "'nope' is not configured" in proc.stderr
+    assert "'nope' is not a configured cluster" in proc.stderr
 
 
 def test_dashboard_uses_only_exported_metrics(kafka_cluster: ClusterHandle, data_dir: Path) -> None:

@@ -89,16 +89,21 @@ async def test_validate_only_creates_nothing(mcp_client: Any, admin: Any, topic_
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        ({"topic": "bad name!", "partitions": 1, "replication_factor": 1}, ["not allow"]),
+        ({"topic": "bad name!", "partitions": 1, "replication_factor": 1}, ["`topic`", "not valid", "letters, digits"]),
         ({"topic": "x" * 250, "partitions": 1, "replication_factor": 1}, ["at most 249"]),
-        ({"topic": "ok-zero", "partitions": 0, "replication_factor": 1}, ["partitions must be at least 1"]),
-        ({"topic": "ok-neg", "partitions": -3, "replication_factor": 1}, ["partitions must be at least 1"]),
+        ({"topic": "..", "partitions": 1, "replication_factor": 1}, ["not '.' or '..'"]),
+        ({"topic": "ok-zero", "partitions": 0, "replication_factor": 1}, ["`partitions` must be >= 1, got 0"]),
+        ({"topic": "ok-neg", "partitions": -3, "replication_factor": 1}, ["`partitions` must be >= 1, got -3"]),
+        ({"topic": "ok-big", "partitions": 10**18, "replication_factor": 1}, ["`partitions` must be <= 10000"]),
         ({"topic": "ok-rf", "partitions": 1, "replication_factor": 7}, ["larger than the", "broker"]),
         (
             {"topic": "ok-cfg", "partitions": 1, "replication_factor": 1, "configs": {"no.such.config": "1"}},
             ["no.such.config"],
         ),
-        ({"topic": "ok-cl", "partitions": 1, "replication_factor": 1, "cluster": "nope"}, ["'nope' is not configured"]),
+        (
+            {"topic": "ok-cl", "partitions": 1, "replication_factor": 1, "cluster": "nope"},
+            ["'nope' is not a configured cluster"],
+        ),
     ],
 )
 async def test_bad_input_gives_clear_errors_and_server_keeps_serving(

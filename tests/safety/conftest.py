@@ -135,7 +135,10 @@ def drop_topics(admin: Any, names: list[str]) -> None:
 def server_env(kafka_cluster: ClusterHandle, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_AGENT_")}
     env.update(
-        KAFKA_AGENT_BOOTSTRAP_SERVERS=kafka_cluster.bootstrap_servers, KAFKA_AGENT_DATA_DIR=str(data_dir), **extra
+        KAFKA_AGENT_BOOTSTRAP_SERVERS=kafka_cluster.bootstrap_servers,
+        KAFKA_AGENT_DATA_DIR=str(data_dir),
+        KAFKA_AGENT_TOOLSETS="all",
+        **extra,
     )
     return env
 

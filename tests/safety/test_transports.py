@@ -82,6 +82,12 @@ async def test_http_rejects_foreign_origin_and_requires_the_token(kafka_cluster:
         assert no_token.status_code == 401
         wrong = await raw.post(url, json=_INIT, headers={**_HEADERS, "Authorization": "Bearer nope"})
         assert wrong.status_code == 401
+        for scheme in ("bearer", "BEARER", "Bearer "):  # the scheme is case-insensitive (RFC 9110); spaces allowed
+            other = await raw.post(url, json=_INIT, headers={**_HEADERS, "Authorization": f"{scheme} {token}"})
+            assert other.status_code == 200, (scheme, other.status_code)
+        for bad in (f"Basic {token}", token, f"Bearer {token.upper()}", f"Bearer{token}"):
+            refused = await raw.post(url, json=_INIT, headers={**_HEADERS, "Authorization": bad})
+            assert refused.status_code == 401, bad
         evil = await raw.post(url, json=_INIT, headers={**_HEADERS, **auth, "Origin": "http://evil.example"})
         assert evil.status_code == 403, evil.text
         local = await raw.post(url, json=_INIT, headers={**_HEADERS, **auth, "Origin": "http://127.0.0.1:3000"})

@@ -122,7 +122,7 @@ async def test_user_created_by_tool_can_log_in_then_is_deleted(
         ({"user": "bad user", "password": "long-enough-1"}, ["not allowed"]),
         ({"user": "ok-user", "password": "long-enough-1", "iterations": 100}, ["4096..16384"]),
         ({"user": "ok-user", "password": "long-enough-1", "mechanism": "MD5"}, ["mechanism"]),
-        ({"user": "ok-user", "password": "long-enough-1", "cluster": "nope"}, ["'nope' is not configured"]),
+        ({"user": "ok-user", "password": "long-enough-1", "cluster": "nope"}, ["'nope' is not a configured cluster"]),
     ],
 )
 async def test_upsert_bad_input(sec_client: Any, sasl_admin: Any, args: dict[str, Any], fragments: list[str]) -> None:
