@@ -266,19 +266,17 @@ def acl_binding_id(
 class AclSpec(BaseModel):
     """One ACL binding: who (principal, host) may or may not do what (operation) on which resource."""
 
-    principal: str = Field(description="Principal as 'User:<name>' ('User:*' for everyone).", max_length=300)
+    principal: str = Field(description="User:<name>, or User:* for everyone.", max_length=300)
     resource_type: ResourceTypeName
     resource_name: str | None = Field(
         default=None,
-        description="Topic, group or transactional id name ('*' for all); omit for cluster.",
+        description="'*' for all; omit for cluster.",
         max_length=255,
     )
-    pattern_type: PatternTypeName = Field(
-        default="literal", description="literal: exactly this name; prefixed: every name starting with it."
-    )
+    pattern_type: PatternTypeName = Field(default="literal", description="prefixed: every name starting with it.")
     operation: OperationName
     permission: PermissionName = "allow"
-    host: str = Field(default="*", description="Client host the rule applies to; '*' for any.", max_length=255)
+    host: str = Field(default="*", max_length=255)
 
     def key(self) -> tuple[str, ...]:
         return (

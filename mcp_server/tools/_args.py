@@ -36,10 +36,29 @@ def _members(annotation: Any) -> list[Any]:
     return [] if annotation is type(None) else [annotation]
 
 
+def _declared(annotation: Any) -> set[type]:
+    """The kinds of constraints an annotation declares anywhere in it (Annotated members of a union included)."""
+    found: set[type] = set()
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        inner, *meta = get_args(annotation)
+        for m in meta:
+            found.add(type(m))
+            if type(m).__name__ == "StringConstraints" and getattr(m, "max_length", None) is not None:
+                found.add(annotated_types.MaxLen)
+            if type(m).__name__ == "FieldInfo":
+                found.update(type(x) for x in getattr(m, "metadata", []))
+        return found | _declared(inner)
+    if origin in (Union, UnionType):
+        for arg in get_args(annotation):
+            found |= _declared(arg)
+    return found
+
+
 def _fallback_bounds(name: str, field: Any) -> list[Any]:
     """Ceilings for a top-level argument that declares none of its own: no number, string, list or map reaches a
     tool unbounded (a tool's own tighter bounds, e.g. partitions 1..10000, still apply)."""
-    have = {type(m) for m in field.metadata}
+    have = {type(m) for m in field.metadata} | _declared(field.annotation)
     out: list[Any] = []
     kinds = {get_origin(m) or m for m in _members(field.annotation)}
     if kinds & {int, float} and not have & {annotated_types.Ge, annotated_types.Gt}:
@@ -62,6 +81,8 @@ def forbid_extra_arguments(tool: Any) -> None:
         field.metadata.extend(_fallback_bounds(name, field))
     model.model_rebuild(force=True)
     schema = lean_schema(model.model_json_schema(by_alias=True))
+    for definition in (schema.get("$defs") or {}).values():
+        definition.pop("description", None)  # a nested model's docstring: its fields say what the model needs
     schema["additionalProperties"] = False
     tool.parameters = schema
     tool.fn_metadata.output_schema = loose_lists(tool.fn_metadata.output_schema)
@@ -96,7 +117,7 @@ def loose_lists(schema: dict[str, Any] | None) -> dict[str, Any] | None:
     while pending:  # keep the $defs still referenced (top-level fields of a nested model)
         text = json.dumps(pending.pop())
         for name, body in defs.items():
-            if f"#/$defs/{name}\"" in text and name not in used:
+            if f'#/$defs/{name}"' in text and name not in used:
                 used.add(name)
                 pending.append(body)
     if used:

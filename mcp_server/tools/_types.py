@@ -32,16 +32,9 @@ def _kafka_rule(check: names.Check) -> AfterValidator:
     return AfterValidator(validate)
 
 
-TopicName = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=names.TOPIC_MAX, pattern=names.TOPIC_PATTERN),
-    _kafka_rule(names.check_topic),
-]
-GroupId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=names.GROUP_MAX, pattern=names.CONTROL_FREE_PATTERN),
-    _kafka_rule(names.check_group),
-]
+# The length is published; the character rules are checked (they are Kafka's, and the message says them).
+TopicName = Annotated[str, StringConstraints(max_length=names.TOPIC_MAX), _kafka_rule(names.check_topic)]
+GroupId = Annotated[str, StringConstraints(max_length=names.GROUP_MAX), _kafka_rule(names.check_group)]
 
 
 def _cluster_name(value: str) -> str:
@@ -57,12 +50,13 @@ def _token(value: str) -> str:
 
 
 # Checked, not published: the rule is simple and the name says what it is (keeps every tool's definition short).
-ClusterName = Annotated[str, StringConstraints(min_length=1, max_length=63), AfterValidator(_cluster_name)]
+ClusterName = Annotated[str, StringConstraints(max_length=63), AfterValidator(_cluster_name)]
 
-ClusterArg = Annotated[ClusterName | None, Field(description="Cluster name; omit for the default.")]
-TopicArg = Annotated[TopicName, Field(description="Topic name.")]
-OptionalTopicArg = Annotated[TopicName | None, Field(description="Topic name.")]
-GroupArg = Annotated[GroupId, Field(description="Consumer group id.")]
+# No description: the name says it, and the server's instructions say every tool takes an optional cluster.
+ClusterArg = Annotated[ClusterName | None, Field()]
+TopicArg = Annotated[TopicName, Field()]
+OptionalTopicArg = Annotated[TopicName | None, Field()]
+GroupArg = Annotated[GroupId, Field()]
 ConfirmArg = Annotated[
     Annotated[str, AfterValidator(_token)] | None,
     Field(description="Token or approval id from the first call; omit at first.", max_length=100),
@@ -70,10 +64,8 @@ ConfirmArg = Annotated[
 OverrideArg = Annotated[
     str | None, Field(description="Why an overridable policy may be broken (audited).", max_length=1000)
 ]
-PartitionsArg = Annotated[int, Field(description="Number of partitions.", ge=1, le=MAX_PARTITIONS)]
-ReplicationArg = Annotated[
-    int, Field(description="Copies of each partition; at most the broker count.", ge=1, le=MAX_REPLICATION_FACTOR)
-]
+PartitionsArg = Annotated[int, Field(ge=1, le=MAX_PARTITIONS)]
+ReplicationArg = Annotated[int, Field(description="At most the broker count.", ge=1, le=MAX_REPLICATION_FACTOR)]
 ConfigMap = Annotated[
     dict[
         Annotated[str, StringConstraints(min_length=1, max_length=255)],

@@ -55,35 +55,28 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="destructive", title="Run an agent task", open_world=True)
     async def agent_run_task(
         ctx: Ctx,
-        task: Annotated[str | None, Field(description="What the Kafka agent should do, in plain words.")] = None,
+        task: Annotated[str | None, Field(description="In plain words.")] = None,
         task_id: Annotated[
             str | None,
             Field(
-                description="Resume this input_required run instead.",
+                description="Resume this run instead.",
                 max_length=101,
                 pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
             ),
         ] = None,
         decisions: Annotated[
             dict[str, Literal["deny"]] | None,
-            Field(
-                description="For a resumed run: action_id -> 'deny' to turn a pending change down. Approvals come "
-                "only from a person: `kafka-agent approvals approve ID`, or your client's elicitation."
-            ),
+            Field(description="action_id -> 'deny' on resume; only a person approves."),
         ] = None,
         approval: Annotated[
             Literal["ask", "auto", "never"] | None,
-            Field(description="ask: every change waits for a decision; auto: only destructive ones; never: read-only."),
+            Field(description="ask: every change waits; auto: destructive ones; never: read-only."),
         ] = None,
-        cluster: Annotated[
-            ClusterName | None, Field(description="Cluster the task is about; omit for the default.")
-        ] = None,
+        cluster: Annotated[ClusterName | None, Field()] = None,
     ) -> AgentTaskResult:
-        """Hand a Kafka task to the kafka-streaming-agent, which plans, validates, executes, verifies and documents
-        it with this server's tools. Returns completed, failed, or input_required with the pending changes and their
-        approval ids: a person approves them (your client asks them when it supports elicitation; otherwise they
-        run `kafka-agent approvals approve ID`), then call again with task_id to resume. You can deny, not approve.
-        Slow: each run makes several model calls; bounded by this server's tool timeout."""
+        """Hand a Kafka task to the kafka-streaming-agent (plan, validate, execute, verify, document). Returns
+        completed, failed, or input_required with pending changes a person approves (your client's
+        elicitation, or kafka-agent approvals approve ID); resume with task_id. You may deny, not approve."""
         from agent.host import ToolHub
         from agent.runner import Agent
         from mcp_server.consent import elicitation_mode

@@ -52,20 +52,17 @@ def register(server: MCPServer[Any]) -> None:
         ctx: Ctx,
         states: Annotated[
             list[GroupState] | None,
-            Field(description="Only groups in these states, e.g. ['STABLE'] or ['EMPTY'].", max_length=10),
+            Field(description="e.g. ['STABLE'], ['EMPTY'].", max_length=10),
         ] = None,
         topic: Annotated[
             TopicName | None,
-            Field(description="Only groups consuming this topic (assigned or with committed offsets)."),
+            Field(description="Only groups reading this topic."),
         ] = None,
-        name_pattern: Annotated[
-            Pattern | None, Field(description="Regular expression the group id must match.")
-        ] = None,
+        name_pattern: Annotated[Pattern | None, Field(description="Regex the group id must match.")] = None,
         cluster: ClusterArg = None,
     ) -> kgroups.GroupList:
-        """List the consumer groups of a cluster with their state, protocol type (CLASSIC or CONSUMER) and member
-        count. Filter by state, by a topic the group reads, or by a name pattern. Use kafka_consumer_lag next to
-        see how far behind they are."""
+        """Consumer groups with state, protocol and member count; filter by state, a topic they read, or a name
+        pattern."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await app.run(
@@ -81,8 +78,7 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_describe_consumer_group(
         ctx: Ctx, group: GroupArg, cluster: ClusterArg = None
     ) -> kgroups.GroupDescription:
-        """Describe one consumer group: state, protocol type, partition assignor, coordinator broker, and every
-        member with its client id, host and assigned partitions."""
+        """One group: state, assignor, coordinator, and each member with client id, host and partitions."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await app.run(kgroups.describe_group, app.clients.admin(cfg.name), group, timeout=app.timeout)
@@ -90,27 +86,21 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Consumer lag")
     async def kafka_consumer_lag(
         ctx: Ctx,
-        groups: Annotated[
-            list[GroupId] | None, Field(description="Group ids; omit for every group of the cluster.", max_length=1000)
-        ] = None,
-        topic: Annotated[TopicName | None, Field(description="Only partitions of this topic.")] = None,
+        groups: Annotated[list[GroupId] | None, Field(description="Omit for every group.", max_length=1000)] = None,
+        topic: Annotated[TopicName | None, Field(description="Only this topic's partitions.")] = None,
         include_partitions: Annotated[
             bool | None,
-            Field(
-                description="Per-partition rows (true) or only totals per topic and group (false). Default: rows "
-                "when groups are named, totals when asking for all groups (keeps the answer small)."
-            ),
+            Field(description="Rows per partition; default: when groups are named."),
         ] = None,
         include_time_lag: Annotated[
             bool,
-            Field(description="Also estimate time lag: the age of the record at the committed offset (slower)."),
+            Field(description="Also the age of the next unread record (slower)."),
         ] = False,
         cluster: ClusterArg = None,
     ) -> klag.LagReport:
-        """Consumer lag for one group, several, or all groups: per partition the committed offset, the log end
-        offset and the lag, with totals per topic and per group. Partitions without a committed offset are reported
-        as such (lag null), never guessed. With include_time_lag, also how old the next unread record is. Use this
-        first when consumers fall behind; for all groups start with the totals, then ask for the lagging groups."""
+        """Consumer lag: per partition committed offset, log end and lag (null without a commit), with totals per topic
+        and group. For all groups start with the totals. include_time_lag also measures how old the next
+        unread record is."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         time_conf = app.clients.consumer_config(cfg.name) if include_time_lag else None
@@ -130,36 +120,27 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_reset_offsets(
         ctx: Ctx,
         group: GroupArg,
-        topic: Annotated[TopicName, Field(description="Topic whose committed offsets to move.")],
+        topic: TopicName,
         to: Annotated[
             kgroups.ResetTo,
-            Field(
-                description="earliest, latest, timestamp (value = ms since epoch), offset (value), shift (value=±N)."
-            ),
+            Field(description="timestamp: value = epoch ms; offset: value; shift: value = ±N."),
         ],
         value: Annotated[
             int | None,
-            Field(description="Timestamp ms, offset, or signed shift, per 'to'.", ge=-INT64_MAX, le=INT64_MAX),
+            Field(ge=-INT64_MAX, le=INT64_MAX),
         ] = None,
         partitions: Annotated[
             list[Annotated[int, Field(ge=0, le=MAX_PARTITIONS)]] | None,
-            Field(description="Only these partitions; omit for all.", max_length=MAX_PARTITIONS),
+            Field(description="Omit for all.", max_length=MAX_PARTITIONS),
         ] = None,
-        clamp: Annotated[
-            bool, Field(description="Move targets outside the log to the nearest end instead of refusing.")
-        ] = False,
-        dry_run: Annotated[
-            bool, Field(description="Only show the plan (default), asking nothing. False to apply it (with consent).")
-        ] = True,
+        clamp: Annotated[bool, Field(description="Clamp targets outside the log to its ends.")] = False,
+        dry_run: bool = True,
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
     ) -> ResetOffsetsOutcome | InputRequiredResult:
-        """Move a consumer group's committed offsets on one topic: to earliest, latest, a timestamp, an explicit
-        offset, or shifted by N. Dry run by default: returns the current and planned offset per partition, changing
-        nothing. To apply, show the plan to the user and call again with the same arguments and dry_run=false: that
-        call asks for consent (it returns the plan again with a confirmation token or a pending approval, or the
-        client asks the user); repeat it with confirm_token to apply. Refuses a group with active members, and
-        targets outside [log start, log end] unless clamp=true."""
+        """Move a group's committed offsets on one topic (earliest, latest, timestamp, offset, or shift by N). dry_run
+        (default) returns the plan; dry_run=false asks consent (see how_to_confirm), then applies. Refuses
+        active groups and targets outside the log unless clamp."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
@@ -221,10 +202,8 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_delete_consumer_group(
         ctx: Ctx, group: GroupArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
     ) -> DeleteGroupOutcome | InputRequiredResult:
-        """Delete a consumer group and all its committed offsets. Refuses a group with active members. The first
-        call changes nothing and returns the effect and a confirmation token (or a pending approval a person
-        grants); an identical second call with confirm_token deletes. Ask the user first. Clients that support
-        elicitation ask the user to type the group's id instead."""
+        """Delete an inactive group and its committed offsets. Destructive: the first call only previews; consent as its
+        how_to_confirm says."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)

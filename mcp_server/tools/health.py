@@ -13,11 +13,11 @@ from core.kafka import client_config as kclient
 from core.kafka import health as khealth
 from core.kafka import strategy as kstrategy
 from mcp_server.tools._base import Ctx, app_of, gated, kafka_tool
-from mcp_server.tools._types import MAX_PARTITIONS, ClusterArg, TopicArg, TopicName
+from mcp_server.tools._types import MAX_PARTITIONS, ClusterArg, OverrideArg, TopicArg, TopicName
 
 GoalArg = Annotated[
     Literal["throughput", "latency", "durability", "exactly_once"],
-    Field(description="What to optimise for: throughput, latency, durability or exactly_once."),
+    Field(),
 ]
 
 
@@ -39,22 +39,14 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Cluster health")
     async def kafka_cluster_health(
         ctx: Ctx,
-        expected_brokers: Annotated[
-            int | None, Field(description="How many brokers should be up; a lower count is reported.", ge=1, le=10_000)
-        ] = None,
-        min_replication_factor: Annotated[
-            int | None, Field(description="Override the profile's expected replication factor.", ge=1, le=32)
-        ] = None,
-        min_insync_replicas: Annotated[
-            int | None, Field(description="Override the profile's expected min.insync.replicas.", ge=1, le=32)
-        ] = None,
+        expected_brokers: Annotated[int | None, Field(ge=1, le=10_000)] = None,
+        min_replication_factor: Annotated[int | None, Field(ge=1, le=32)] = None,
+        min_insync_replicas: Annotated[int | None, Field(ge=1, le=32)] = None,
         cluster: ClusterArg = None,
     ) -> khealth.ClusterHealth:
-        """Check a cluster's health now and get a verdict (healthy / degraded / critical) with reasons, each with
-        its fix: brokers down (probed directly, so a broker that died a second ago shows), the controller,
-        under-replicated, under-min-ISR and leaderless partitions, preferred-leader imbalance, per-topic skew, and
-        topics below the cluster profile. Answers within the request timeout; what it could not see in time is
-        listed in not_seen. Use it first when something is wrong, and after a restart to see recovery."""
+        """Health now: verdict (healthy, degraded, critical) and reasons, each with its fix: brokers down (probed
+        directly), controller, under-replicated, under-min-ISR and leaderless partitions, leader imbalance,
+        skew, topics below the profile. Partial answers list not_seen."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await app.run(
@@ -71,9 +63,8 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_check_durability(
         ctx: Ctx, topic: TopicArg, cluster: ClusterArg = None
     ) -> khealth.DurabilitySettings:
-        """A topic's durability: replication factor, min.insync.replicas, unclean.leader.election.enable, how many
-        broker failures acks=all writes survive, and advice (durable = RF 3, min ISR 2, unclean election off).
-        Read-only; change the settings with kafka_set_durability."""
+        """A topic's replication factor, min.insync.replicas, unclean election, how many broker failures acks=all
+        survives, and advice."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await app.run(khealth.durability, app.clients.admin(cfg.name), topic, timeout=app.timeout)
@@ -84,22 +75,15 @@ def register(server: MCPServer[Any]) -> None:
         topic: TopicArg,
         min_insync_replicas: Annotated[
             int | None,
-            Field(description="New min.insync.replicas (at most the replication factor).", ge=1, le=32),
+            Field(ge=1, le=32),
         ] = None,
-        unclean_leader_election: Annotated[
-            bool | None, Field(description="New unclean.leader.election.enable; true can lose acknowledged data.")
-        ] = None,
-        validate_only: Annotated[
-            bool, Field(description="Validate the change on the brokers without applying.")
-        ] = False,
-        override_reason: Annotated[
-            str | None, Field(description="Why a policy rule marked overridable may be broken here.")
-        ] = None,
+        unclean_leader_election: Annotated[bool | None, Field(description="true can lose acknowledged data.")] = None,
+        validate_only: Annotated[bool, Field()] = False,
+        override_reason: OverrideArg = None,
         cluster: ClusterArg = None,
     ) -> SetDurabilityResult:
-        """Set a topic's durability: min.insync.replicas and unclean.leader.election.enable (refused above the
-        replication factor). Returns the settings before and after. With neither setting it only reports them;
-        kafka_check_durability does that as a read-only tool."""
+        """Set a topic's min.insync.replicas and unclean.leader.election.enable (not above its replication factor);
+        returns before and after."""
         from core.kafka import topics as ktopics
 
         app = app_of(ctx)
@@ -151,18 +135,15 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", idempotent=True, title="Elect preferred leaders")
     async def kafka_elect_leaders(
         ctx: Ctx,
-        topic: Annotated[
-            TopicName | None, Field(description="Only this topic; omit for every imbalanced partition.")
-        ] = None,
+        topic: Annotated[TopicName | None, Field()] = None,
         partitions: Annotated[
             list[Annotated[int, Field(ge=0, le=MAX_PARTITIONS)]] | None,
-            Field(description="Only these partitions of topic (needs topic).", max_length=MAX_PARTITIONS),
+            Field(description="Needs topic.", max_length=MAX_PARTITIONS),
         ] = None,
         cluster: ClusterArg = None,
     ) -> khealth.ElectLeadersResult:
-        """Run a preferred leader election so each partition is led by its first replica again (fixes the
-        leader imbalance kafka_cluster_health reports, e.g. after a broker restart). Without partitions it elects
-        only the partitions currently not led by their preferred replica. Per-partition results."""
+        """Preferred leader election: each partition led by its first replica again (after a broker restart). Without
+        partitions, only the imbalanced ones."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
@@ -190,40 +171,33 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Partition strategy")
     async def kafka_partition_strategy(
         ctx: Ctx,
-        target_throughput: Annotated[
-            float | None, Field(description="Throughput the topic must sustain (records/s or MB/s).", gt=0, le=1e12)
-        ] = None,
+        target_throughput: Annotated[float | None, Field(description="records/s or MB/s.", gt=0, le=1e12)] = None,
         per_partition_throughput: Annotated[
             float | None,
             Field(
-                description="Measured throughput of one partition in the same unit, e.g. records_per_s of "
-                "kafka_perf_test on a one-partition topic.",
+                description="One partition's measured throughput, same unit (kafka_perf_test).",
                 gt=0,
                 le=1e12,
             ),
         ] = None,
-        consumers: Annotated[
-            int, Field(description="Consumers that must read in parallel.", ge=0, le=MAX_PARTITIONS)
-        ] = 0,
+        consumers: Annotated[int, Field(ge=0, le=MAX_PARTITIONS)] = 0,
         topic: Annotated[
             TopicName | None,
-            Field(description="Sample this topic's keys to check how they spread over its partitions."),
+            Field(description="Sample its keys for skew."),
         ] = None,
         partitions: Annotated[
             int | None,
             Field(
-                description="Map the sampled keys to this many partitions instead (what-if).",
+                description="What-if: map the sampled keys to this many.",
                 ge=1,
                 le=MAX_PARTITIONS,
             ),
         ] = None,
-        sample_size: Annotated[int, Field(description="Records to sample from the topic.", ge=1, le=100000)] = 5000,
+        sample_size: Annotated[int, Field(ge=1, le=100000)] = 5000,
         cluster: ClusterArg = None,
     ) -> PartitionStrategyResult:
-        """Plan partitions. (1) Recommend a partition count with max(target_throughput / per_partition_throughput,
-        consumers). (2) With a topic, sample its latest keys and map them with the Java client's murmur2 partitioner
-        and librdkafka's default (crc32, used by confluent-kafka Python/Go/.NET), showing per-partition counts and
-        partition_skew for each, so you see which clients would overload a partition. Reads only."""
+        """Partition count for a throughput (max of target/per-partition and consumers), and how a topic's sampled keys
+        spread over partitions (skew)."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         if topic is None and target_throughput is None:
@@ -258,14 +232,10 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_producer_config(
         ctx: Ctx,
         goal: GoalArg,
-        transactional_id: Annotated[
-            str | None, Field(description="For exactly_once: the producer's id.", max_length=255)
-        ] = None,
+        transactional_id: Annotated[str | None, Field(max_length=255)] = None,
         cluster: ClusterArg = None,
     ) -> kclient.ClientConfigRecommendation:
-        """Recommended producer settings for a goal, as librdkafka and Java property maps with a one-line reason
-        each. Every goal keeps enable.idempotence=true and acks=all; throughput and latency are tuned with
-        batching, linger and compression. Reads nothing from the cluster."""
+        """Recommended producer settings (librdkafka and Java) for a goal, each with a reason."""
         app_of(ctx).clients.cluster(cluster)
         return kclient.recommend("producer", goal, transactional_id=transactional_id)
 
@@ -273,8 +243,6 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_consumer_config(
         ctx: Ctx, goal: GoalArg, cluster: ClusterArg = None
     ) -> kclient.ClientConfigRecommendation:
-        """Recommended consumer settings for a goal, as librdkafka and Java property maps with a one-line reason
-        each. Offsets are always committed manually after processing (enable.auto.commit=false) and reads use
-        read_committed. Reads nothing from the cluster."""
+        """Recommended consumer settings (librdkafka and Java) for a goal, each with a reason."""
         app_of(ctx).clients.cluster(cluster)
         return kclient.recommend("consumer", goal)

@@ -16,11 +16,9 @@ from mcp_server.tools._types import ClusterName
 
 TargetArg = Annotated[
     ClusterName | None,
-    Field(description="The TARGET cluster (its Connect worker runs the replication); omit for the default cluster."),
+    Field(description="The target (its Connect worker replicates); default cluster if omitted."),
 ]
-SourceArg = Annotated[
-    ClusterName, Field(description="The SOURCE cluster's configured name (records are copied from it).")
-]
+SourceArg = Annotated[ClusterName, Field(description="The cluster records are copied from.")]
 
 
 class MirrorOutcome(BaseModel):
@@ -33,42 +31,26 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_mirror(
         ctx: Ctx,
         source_cluster: SourceArg,
-        topics: Annotated[
-            str, Field(description="Comma-separated regexes of topics to replicate.", min_length=1, max_length=2000)
-        ] = ".*",
-        topics_exclude: Annotated[
-            str | None, Field(description="Comma-separated regexes of topics to skip.", max_length=2000)
-        ] = None,
+        topics: Annotated[str, Field(description="Comma-separated regexes.", min_length=1, max_length=2000)] = ".*",
+        topics_exclude: Annotated[str | None, Field(max_length=2000)] = None,
         groups: Annotated[
             str,
-            Field(
-                description="Comma-separated regexes of consumer groups to checkpoint.", min_length=1, max_length=2000
-            ),
+            Field(description="Comma-separated regexes of groups to checkpoint.", min_length=1, max_length=2000),
         ] = ".*",
         mode: Annotated[
             Literal["active-passive", "active-active"],
-            Field(
-                description="active-passive: source -> target only. active-active: also target -> source "
-                "(needs a Connect worker on both clusters and prefixed naming)."
-            ),
+            Field(description="active-active needs a Connect worker on both and prefixed naming."),
         ] = "active-passive",
         naming: Annotated[
             kmirror.Naming,
-            Field(
-                description="prefixed (DefaultReplicationPolicy: 'orders' becomes '<source>.orders', safe both "
-                "ways) or identity (IdentityReplicationPolicy: same name, active-passive/migration only)."
-            ),
+            Field(description="prefixed: <source>.orders; identity: same names (one way only)."),
         ] = "prefixed",
-        sync_group_offsets: Annotated[
-            bool, Field(description="Translate committed group offsets onto the target (for failover).")
-        ] = True,
-        emit_checkpoints: Annotated[bool, Field(description="Emit consumer-group checkpoints.")] = True,
+        sync_group_offsets: Annotated[bool, Field(description="Translate group offsets (for failover).")] = True,
+        emit_checkpoints: bool = True,
         cluster: TargetArg = None,
     ) -> MirrorOutcome:
-        """Replicate topics from a source cluster to a target cluster with MirrorMaker 2, deployed as the
-        MirrorSource, MirrorCheckpoint and MirrorHeartbeat connectors on the target's Connect worker. Choose
-        topics by regex, the naming of remote topics, offset sync and checkpoints. Returns each connector's
-        result; follow with kafka_mirror_status for health and replication lag."""
+        """Replicate topics from a source cluster to this one with MirrorMaker 2 connectors on this cluster's Connect
+        worker (active-active: both ways); follow with kafka_mirror_status."""
         app = app_of(ctx)
         target = app.clients.cluster(cluster)
         source = app.clients.cluster(source_cluster)
@@ -123,8 +105,8 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_mirror_status(
         ctx: Ctx, source_cluster: SourceArg, cluster: TargetArg = None
     ) -> kmirror.MirrorStatus:
-        """Health of a MirrorMaker 2 replication (each connector and task, with traces when failed) and its lag:
-        for each replicated source topic, records on the source not yet on the target."""
+        """A MirrorMaker 2 replication's connectors and tasks (with traces when failed) and its lag: per source topic,
+        records not yet on the target."""
         app = app_of(ctx)
         target = app.clients.cluster(cluster)
         source = app.clients.cluster(source_cluster)

@@ -78,53 +78,39 @@ def register(server: MCPServer[Any]) -> None:
         ctx: Ctx,
         mode: Annotated[
             Literal["producer", "consumer", "end_to_end"],
-            Field(
-                description="producer: throughput + send-to-ack latency; consumer: read throughput; "
-                "end_to_end: produce-to-consume latency at a fixed rate."
-            ),
+            Field(),
         ] = "producer",
         topic: Annotated[
             TopicName | None,
-            Field(
-                description="Topic to write/read. Omit to use a scratch topic created and deleted by the test "
-                "(not allowed on production clusters)."
-            ),
+            Field(description="Omit for a scratch topic (deleted after)."),
         ] = None,
         allow_production_topic: Annotated[
             TopicName | None,
-            Field(description="On a production-profile cluster, repeat the topic name here to allow writing to it."),
+            Field(description="Production: repeat topic here to allow it."),
         ] = None,
-        num_records: Annotated[int | None, Field(description="Records to send/read.", ge=1, le=50_000_000)] = None,
-        duration_s: Annotated[
-            float | None, Field(description="Run for this long instead (seconds).", gt=0, le=3600)
-        ] = None,
-        record_size: Annotated[int, Field(description="Bytes per record value.", ge=1, le=1_000_000)] = 1024,
+        num_records: Annotated[int | None, Field(ge=1, le=50_000_000)] = None,
+        duration_s: Annotated[float | None, Field(gt=0, le=3600)] = None,
+        record_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1024,
         records_per_second: Annotated[
             float | None,
-            Field(description="Target rate; omit for as fast as possible (needed for end_to_end).", gt=0, le=1e7),
+            Field(description="records/s; needed for end_to_end.", gt=0, le=1e7),
         ] = None,
-        acks: Annotated[
-            Literal["all", "1", "0"], Field(description="Producer acks; 1 and 0 need idempotence=false.")
-        ] = "all",
-        compression: Annotated[
-            Literal["none", "gzip", "snappy", "lz4", "zstd"], Field(description="Producer compression.")
-        ] = "none",
-        batch_size: Annotated[int, Field(description="Producer batch.size in bytes.", ge=1, le=16_777_216)] = 16384,
-        linger_ms: Annotated[float, Field(description="Producer linger.ms.", ge=0, le=10_000)] = 5,
-        idempotence: Annotated[bool, Field(description="enable.idempotence (requires acks=all).")] = True,
+        acks: Annotated[Literal["all", "1", "0"], Field(description="1 and 0 need idempotence=false.")] = "all",
+        compression: Annotated[Literal["none", "gzip", "snappy", "lz4", "zstd"], Field()] = "none",
+        batch_size: Annotated[int, Field(ge=1, le=16_777_216)] = 16384,
+        linger_ms: Annotated[float, Field(ge=0, le=10_000)] = 5,
+        idempotence: Annotated[bool, Field()] = True,
         delivery_timeout_ms: Annotated[
             int,
             Field(
                 description="How long a record may wait for its ack before it counts as failed.", ge=1000, le=3_600_000
             ),
         ] = 120000,
-        partitions: Annotated[int, Field(description="Partitions of the scratch topic.", ge=1, le=1000)] = 3,
+        partitions: Annotated[int, Field(ge=1, le=1000)] = 3,
         cluster: ClusterArg = None,
     ) -> kperf.PerfResult:
-        """Measure a cluster: producer records/s, MB/s and send-to-ack latency p50/p95/p99 with errors; consumer
-        records/s and MB/s; or end-to-end latency p50/p95/p99 at a fixed rate. Bounded by num_records/duration_s and
-        the tool time limit; sends progress notifications. It writes records: on a production-profile cluster it
-        refuses unless topic and allow_production_topic name the same topic."""
+        """Measure producer throughput and send-to-ack latency, consumer throughput, or end-to-end latency at a rate,
+        on a scratch topic or a named one (production: only a topic named in allow_production_topic)."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         max_seconds = max(5.0, app.settings.tool_timeout_s - TIME_MARGIN_S)
@@ -249,26 +235,19 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", title="Verify exactly-once")
     async def kafka_verify_exactly_once(
         ctx: Ctx,
-        transactions: Annotated[int, Field(description="Transactions the source producer writes.", ge=2, le=200)] = 10,
-        records_per_transaction: Annotated[int, Field(description="Records per transaction.", ge=1, le=1000)] = 20,
-        abort_every: Annotated[int, Field(description="Abort every Nth transaction on purpose.", ge=2, le=100)] = 3,
+        transactions: Annotated[int, Field(ge=2, le=200)] = 10,
+        records_per_transaction: Annotated[int, Field(ge=1, le=1000)] = 20,
+        abort_every: Annotated[int, Field(ge=2, le=100)] = 3,
         negative_control: Annotated[
             Literal["none", "duplicate", "read_uncommitted"],
-            Field(
-                description="Prove the check can fail: 'duplicate' writes one record twice in a committed "
-                "transaction, 'read_uncommitted' verifies without isolation. The report must then fail."
-            ),
+            Field(description="Prove the check can fail: the report must then fail."),
         ] = "none",
-        allow_production: Annotated[
-            bool, Field(description="Allow the run (two scratch topics, deleted after) on a production cluster.")
-        ] = False,
+        allow_production: Annotated[bool, Field(description="Allow it on a production cluster.")] = False,
         cluster: ClusterArg = None,
     ) -> keos.EosReport:
-        """Verify exactly-once delivery on this cluster end to end: a transactional producer writes
-        sequence-numbered records and aborts some transactions on purpose; a consume-transform-produce step commits
-        its input offsets with send_offsets_to_transaction (and redoes one aborted transaction); independent
-        read_committed readers then count committed / missing / duplicated / aborted-visible records on both scratch
-        topics. passed is true only when missing, duplicated and aborted-visible are all zero."""
+        """Prove exactly-once end to end on scratch topics: transactions with deliberate aborts,
+        consume-transform-produce, independent read_committed checks; passed only with nothing missing,
+        duplicated or aborted-visible."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         run = uuid.uuid4().hex[:10]

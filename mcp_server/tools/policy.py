@@ -23,7 +23,7 @@ from mcp_server.tools._types import (
 
 ProfileArg = Annotated[
     Literal["production", "staging", "dev"] | None,
-    Field(description="Judge as this profile instead of the cluster's own (e.g. 'production' before a promotion)."),
+    Field(description="Judge as this profile (e.g. before a promotion)."),
 ]
 Action = Literal[
     "topic.create",
@@ -79,44 +79,32 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Check a change against the policies")
     async def kafka_check_policy(
         ctx: Ctx,
-        action: Annotated[Action, Field(description="The kind of change planned.")] = "topic.create",
-        topic: Annotated[TopicName | None, Field(description="The topic concerned, if any.")] = None,
-        partitions: Annotated[
-            int | None, Field(description="Planned partition count.", ge=1, le=MAX_PARTITIONS)
-        ] = None,
-        replication_factor: Annotated[
-            int | None, Field(description="Planned replication factor.", ge=1, le=MAX_REPLICATION_FACTOR)
-        ] = None,
-        configs: Annotated[ConfigMap | None, Field(description="Topic configs to set.")] = None,
-        delete_configs: Annotated[ConfigNames | None, Field(description="Topic configs to reset.")] = None,
-        high_throughput: Annotated[
-            bool | None, Field(description="True for a high-volume topic; False declares a low-volume one.")
-        ] = None,
-        expected_msgs_per_sec: Annotated[
-            float | None, Field(description="Expected records per second, to size partitions.", ge=0, le=1e9)
-        ] = None,
-        producer_config: Annotated[
-            ConfigMap | None, Field(description="Producer properties (enable.idempotence, acks, ...).")
-        ] = None,
-        durable: Annotated[bool | None, Field(description="Whether the producer's data must not be lost.")] = None,
-        consumer_config: Annotated[
-            ConfigMap | None, Field(description="Consumer properties (enable.auto.commit, ...).")
-        ] = None,
-        critical: Annotated[bool | None, Field(description="Whether the consumer handles critical data.")] = None,
+        action: Annotated[Action, Field()] = "topic.create",
+        topic: Annotated[TopicName | None, Field()] = None,
+        partitions: Annotated[int | None, Field(ge=1, le=MAX_PARTITIONS)] = None,
+        replication_factor: Annotated[int | None, Field(ge=1, le=MAX_REPLICATION_FACTOR)] = None,
+        configs: Annotated[ConfigMap | None, Field()] = None,
+        delete_configs: Annotated[ConfigNames | None, Field()] = None,
+        high_throughput: Annotated[bool | None, Field(description="False declares a low-volume topic.")] = None,
+        expected_msgs_per_sec: Annotated[float | None, Field(ge=0, le=1e9)] = None,
+        producer_config: Annotated[ConfigMap | None, Field()] = None,
+        durable: Annotated[bool | None, Field()] = None,
+        consumer_config: Annotated[ConfigMap | None, Field()] = None,
+        critical: Annotated[bool | None, Field()] = None,
         schema_compatible: Annotated[
-            bool | None, Field(description="For schema.register: the registry's compatibility test result.")
+            bool | None, Field(description="schema.register: the registry's test result.")
         ] = None,
         schema_reasons: Annotated[
             list[Annotated[str, Field(max_length=2000)]] | None,
-            Field(description="For schema.register: why it is incompatible.", max_length=100),
+            Field(max_length=100),
         ] = None,
         override_reason: OverrideArg = None,
         profile: ProfileArg = None,
         cluster: ClusterArg = None,
     ) -> PolicyCheck:
-        """Check a planned change against the guardrail policies WITHOUT making it (use it to validate a plan
-        before creating topics, altering configs, configuring producers/consumers or registering schemas).
-        Returns the verdict and, for each broken rule, its name, why it exists and the compliant alternative."""
+        """Check a planned change (topic create/alter/partitions, producer or consumer config, schema registration)
+        against the guardrails without making it: the verdict and, per broken rule, why and the compliant
+        alternative."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         judged = profile or cfg.profile
@@ -176,10 +164,8 @@ def register(server: MCPServer[Any]) -> None:
 
     @kafka_tool(server, kind="read", title="List the guardrail policies")
     async def kafka_list_policies(ctx: Ctx, profile: ProfileArg = None, cluster: ClusterArg = None) -> PolicyList:
-        """List the guardrail rules this server enforces on changes, with why each exists, the compliant
-        alternative, whether it can be overridden, and how strictly it applies to the cluster's profile. Also says
-        whether the server is read-only, which topics are protected and how destructive changes are confirmed.
-        Read it when planning changes."""
+        """The guardrail rules with reason, fix, overridability and severity for a profile, plus read-only state,
+        protected topics and how consent works."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         judged = profile or cfg.profile
@@ -211,19 +197,18 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_audit_cluster(
         ctx: Ctx,
         profile: ProfileArg = None,
-        topic_pattern: Annotated[
-            str | None, Field(description="Regular expression: audit only the topics it matches.")
-        ] = None,
-        include_groups: Annotated[bool, Field(description="Also check consumer groups' lag.")] = True,
+        topic_pattern: Annotated[str | None, Field(description="Regex of topics to audit.")] = None,
+        include_groups: Annotated[bool, Field()] = True,
         lag_threshold: Annotated[
-            int, Field(ge=0, description="Lag (records) above which a group is flagged.")
+            int,
+            Field(
+                ge=0,
+            ),
         ] = 100_000,
         cluster: ClusterArg = None,
     ) -> ReadinessReport:
-        """Production-readiness report of a cluster: every topic against the guardrail policies (replication,
-        min ISR, unclean election, retention, partitions), partition health, broker defaults, consumer lag and the
-        schema registry's compatibility. Returns a 0-100 score, findings with a concrete fix each, and the status
-        of each success criterion."""
+        """Production-readiness report: every topic against the rules, partition health, broker defaults, lag, registry
+        compatibility; a 0-100 score and a fix per finding."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await app.run(

@@ -24,24 +24,17 @@ from mcp_server.tools._types import ClusterArg, ConfirmArg, GroupId, TopicName
 T = TypeVar("T")
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-UserArg = Annotated[str, Field(description="SCRAM user name (the principal is User:<name>).", max_length=255)]
-PrincipalArg = Annotated[str | None, Field(description="Principal such as 'User:analytics-app'.", max_length=300)]
-ResourceTypeArg = Annotated[
-    ksec.ResourceTypeName | None, Field(description="topic, group, cluster or transactional_id.")
-]
-ResourceNameArg = Annotated[
-    str | None, Field(description="Resource name (for pattern_type 'match': the name to test).")
-]
+UserArg = Annotated[str, Field(max_length=255)]
+PrincipalArg = Annotated[str | None, Field(description="e.g. User:analytics-app", max_length=300)]
+ResourceTypeArg = Annotated[ksec.ResourceTypeName | None, Field()]
+ResourceNameArg = Annotated[str | None, Field()]
 PatternFilterArg = Annotated[
     ksec.PatternFilterName,
-    Field(
-        description="any: every pattern; literal or prefixed: only that pattern type with exactly this name; "
-        "match: every ACL that applies to resource_name (literal, '*' and matching prefixes)."
-    ),
+    Field(description="match: every ACL that applies to resource_name."),
 ]
-OperationArg = Annotated[ksec.OperationName | None, Field(description="Only ACLs for this operation.")]
-PermissionArg = Annotated[ksec.PermissionName | None, Field(description="Only allow or only deny ACLs.")]
-HostArg = Annotated[str | None, Field(description="Only ACLs for this client host ('*' is the any-host rule).")]
+OperationArg = Annotated[ksec.OperationName | None, Field()]
+PermissionArg = Annotated[ksec.PermissionName | None, Field()]
+HostArg = Annotated[str | None, Field()]
 
 _SASL = ("SASL_PLAINTEXT", "SASL_SSL")
 
@@ -54,7 +47,7 @@ def _number_as_text(value: Any) -> Any:
 PasswordArg = Annotated[
     SecretStr,
     BeforeValidator(_number_as_text),
-    Field(description="The user's new password (8+ characters). Never returned, logged or audited.", max_length=1024),
+    Field(description="8+ characters.", max_length=1024),
 ]
 
 
@@ -124,14 +117,10 @@ def register_scram(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Describe SCRAM users")
     async def kafka_describe_scram_users(
         ctx: Ctx,
-        users: Annotated[
-            list[Name] | None, Field(description="User names to describe; omit for every user.", max_length=1000)
-        ] = None,
+        users: Annotated[list[Name] | None, Field(max_length=1000)] = None,
         cluster: ClusterArg = None,
     ) -> ksec.ScramUserList:
-        """List the SASL/SCRAM users of a cluster and, for each, the mechanisms (SCRAM-SHA-256/512) and iteration
-        counts it can log in with. Named users without credentials are listed under 'missing'. Passwords are
-        never readable: the brokers store only salted hashes."""
+        """SCRAM users with their mechanisms and iterations (passwords are never readable)."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await _call(app, cfg, ksec.describe_scram_users, app.clients.admin(cfg.name), users, timeout=app.timeout)
@@ -143,16 +132,14 @@ def register_scram(server: MCPServer[Any]) -> None:
         password: PasswordArg,
         mechanism: Annotated[
             Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "both"],
-            Field(description="Mechanism the user will log in with; 'both' sets 256 and 512."),
+            Field(),
         ] = "SCRAM-SHA-512",
         iterations: Annotated[
             int, Field(description=f"PBKDF2 iterations, {ksec.MIN_ITERATIONS}..{ksec.MAX_ITERATIONS}.")
         ] = 8192,
         cluster: ClusterArg = None,
     ) -> ksec.ScramUpsertResult:
-        """Create a SASL/SCRAM user, or set a new password for an existing one. The user can log in a few
-        seconds later over the cluster's SASL listener; what it may do is decided by ACLs (kafka_grant_role,
-        kafka_create_acls). The password is never returned, logged or audited."""
+        """Create a SCRAM user or set a new password. The password is never returned, logged or audited."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         mechs = _mechanisms(mechanism)
@@ -187,15 +174,13 @@ def register_scram(server: MCPServer[Any]) -> None:
         user: UserArg,
         mechanism: Annotated[
             Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] | None,
-            Field(description="Delete only this mechanism's credential; omit to delete all of the user's."),
+            Field(description="Omit for all."),
         ] = None,
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
     ) -> DeleteScramOutcome | InputRequiredResult:
-        """Delete a user's SCRAM credentials so it can no longer log in with them. The first call changes nothing:
-        it returns the effect and a confirmation token (or a pending approval a person grants); only an identical
-        second call with confirm_token deletes. Clients that support elicitation ask the user to type the user's
-        name instead. The user's ACLs are left in place (remove them with kafka_delete_acls)."""
+        """Delete a user's SCRAM credentials (its ACLs stay). Destructive: the first call only previews; consent as its
+        how_to_confirm says."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         ksec.validate_user_name(user)
@@ -252,9 +237,8 @@ def register_acls(server: MCPServer[Any]) -> None:
         host: HostArg = None,
         cluster: ClusterArg = None,
     ) -> ksec.AclList:
-        """List the ACLs of a cluster, filtered by principal, resource type and name, pattern type, operation,
-        permission and host (omitted filters match everything). Use pattern_type='match' with a resource_name to
-        see every ACL that applies to that topic or group, including '*' and prefixed ones."""
+        """ACLs filtered by principal, resource, pattern, operation, permission, host; pattern_type=match lists every
+        ACL that applies to resource_name."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         flt = _acl_filter(
@@ -295,23 +279,19 @@ def register_acls(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", idempotent=True, title="Create ACLs")
     async def kafka_create_acls(
         ctx: Ctx,
-        acls: Annotated[
-            list[ksec.AclSpec] | None, Field(description="ACL bindings to create.", max_length=1000)
-        ] = None,
+        acls: Annotated[list[ksec.AclSpec] | None, Field(max_length=1000)] = None,
         short_forms: Annotated[
             list[Annotated[str, StringConstraints(min_length=1, max_length=600)]] | None,
             Field(
                 max_length=1000,
-                description="ACLs in the short form <type>:<name>:<operation>:<resource type>:<resource name>"
-                "[:allow|deny], e.g. 'user:analytics-app:read:topic:events'; a name ending in '*' is a prefix.",
+                description="e.g. user:analytics-app:read:topic:events[:deny]; name* is a prefix.",
             ),
         ] = None,
-        dry_run: Annotated[bool, Field(description="Validate and show the ACLs without creating them.")] = False,
+        dry_run: Annotated[bool, Field()] = False,
         cluster: ClusterArg = None,
     ) -> ksec.AclCreateResult:
-        """Create ACLs: allow or deny a principal an operation on a topic, group, transactional id or the cluster,
-        for one literal name or every name with a prefix. Returns one result per ACL. For the usual producer or
-        consumer access prefer kafka_grant_role."""
+        """Create allow/deny ACLs (structured, or short forms like user:app:read:topic:events; name* is a prefix). For
+        app access prefer kafka_grant_role."""
         specs = list(acls or []) + [ksec.parse_short_acl(s) for s in short_forms or []]
         if not specs:
             raise InvalidArgument("No ACLs given.", hint="Pass acls=[...] or short_forms=['user:app:read:topic:x'].")
@@ -320,33 +300,23 @@ def register_acls(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", idempotent=True, title="Grant producer or consumer role")
     async def kafka_grant_role(
         ctx: Ctx,
-        principal: Annotated[str, Field(description="Principal such as 'User:orders-service'.", max_length=300)],
+        principal: Annotated[str, Field(max_length=300)],
         role: Annotated[
             Literal["producer", "consumer"],
-            Field(
-                description="producer: WRITE+DESCRIBE on the topics and IDEMPOTENT_WRITE on the cluster; "
-                "consumer: READ+DESCRIBE on the topics and READ on the groups."
-            ),
+            Field(),
         ],
-        topics: Annotated[
-            list[TopicName], Field(description="Topic names (prefixes when prefixed=true).", max_length=1000)
-        ],
+        topics: Annotated[list[TopicName], Field(max_length=1000)],
         groups: Annotated[
             list[GroupId] | None,
-            Field(description="Consumer group ids (consumer role; prefixes when prefixed=true).", max_length=1000),
+            Field(description="Consumer role.", max_length=1000),
         ] = None,
-        transactional_id: Annotated[
-            str | None, Field(description="Producer role: also WRITE+DESCRIBE on this transactional id.")
-        ] = None,
-        prefixed: Annotated[
-            bool, Field(description="Treat every topic, group and transactional id as a prefix.")
-        ] = False,
-        host: Annotated[str, Field(description="Client host the ACLs apply to; '*' for any.")] = "*",
-        dry_run: Annotated[bool, Field(description="Show the ACLs without creating them.")] = False,
+        transactional_id: Annotated[str | None, Field()] = None,
+        prefixed: Annotated[bool, Field(description="Names are prefixes.")] = False,
+        host: Annotated[str, Field()] = "*",
+        dry_run: Annotated[bool, Field()] = False,
         cluster: ClusterArg = None,
     ) -> ksec.AclCreateResult:
-        """Grant the usual ACLs of a producer or consumer application in one call (allow rules only). Returns one
-        result per ACL created; use dry_run=true to see them first."""
+        """The usual allow ACLs of a producer or consumer application in one call; dry_run shows them."""
         specs = ksec.role_specs(
             principal,
             role,
@@ -371,10 +341,8 @@ def register_acls(server: MCPServer[Any]) -> None:
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
     ) -> DeleteAclsOutcome | InputRequiredResult:
-        """Delete the ACLs matching a filter (principal, resource, pattern, operation, permission, host; at least
-        a principal, resource type or resource name). The first call is a dry run: it lists the matching ACLs and
-        returns a confirmation token (or a pending approval a person grants); an identical second call with
-        confirm_token deletes exactly those ACLs, and is refused if the matching ACLs changed meanwhile."""
+        """Delete the ACLs matching a filter (at least principal or resource). Destructive: the first call lists them
+        and asks consent (how_to_confirm); refused if the matches changed."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         flt = _acl_filter(
@@ -434,42 +402,26 @@ def register_client(server: MCPServer[Any]) -> None:
         ctx: Ctx,
         protocol: Annotated[
             ksec.ClientProtocol,
-            Field(description="SASL_SSL (production), SSL (mutual TLS) or SASL_PLAINTEXT (local tests only)."),
+            Field(description="SASL_PLAINTEXT is for local tests only."),
         ] = "SASL_SSL",
-        mechanism: Annotated[ksec.ClientMechanism, Field(description="SASL mechanism.")] = "SCRAM-SHA-512",
-        username: Annotated[str | None, Field(description="SASL user name (SASL protocols).")] = None,
+        mechanism: Annotated[ksec.ClientMechanism, Field()] = "SCRAM-SHA-512",
+        username: Annotated[str | None, Field()] = None,
         secret_source: Annotated[
             ksec.SecretSource,
-            Field(description="env: secrets from environment variables; file: from a secrets properties file."),
+            Field(description="Secrets from the environment or a properties file."),
         ] = "env",
-        env_prefix: Annotated[str, Field(description="Prefix of the environment variables, e.g. KAFKA.")] = "KAFKA",
-        secrets_file: Annotated[
-            str, Field(description="The secrets properties file (secret_source=file).")
-        ] = "/etc/kafka/secrets/client.properties",
-        bootstrap_servers: Annotated[
-            str | None, Field(description="Brokers of that listener; default: the cluster's bootstrap servers.")
-        ] = None,
-        ca_location: Annotated[
-            str, Field(description="CA certificate (PEM) for librdkafka.")
-        ] = "/etc/kafka/tls/ca.pem",
-        certificate_location: Annotated[
-            str, Field(description="Client certificate (PEM, mutual TLS).")
-        ] = "/etc/kafka/tls/client.pem",
-        key_location: Annotated[
-            str, Field(description="Client private key (PEM, mutual TLS).")
-        ] = "/etc/kafka/tls/client.key",
-        truststore_location: Annotated[
-            str, Field(description="Truststore (PKCS12) for Java clients.")
-        ] = "/etc/kafka/tls/truststore.p12",
-        keystore_location: Annotated[
-            str, Field(description="Keystore (PKCS12, mutual TLS) for Java clients.")
-        ] = "/etc/kafka/tls/keystore.p12",
+        env_prefix: Annotated[str, Field()] = "KAFKA",
+        secrets_file: Annotated[str, Field()] = "/etc/kafka/secrets/client.properties",
+        bootstrap_servers: Annotated[str | None, Field(description="Default: the cluster's.")] = None,
+        ca_location: Annotated[str, Field()] = "/etc/kafka/tls/ca.pem",
+        certificate_location: Annotated[str, Field()] = "/etc/kafka/tls/client.pem",
+        key_location: Annotated[str, Field()] = "/etc/kafka/tls/client.key",
+        truststore_location: Annotated[str, Field()] = "/etc/kafka/tls/truststore.p12",
+        keystore_location: Annotated[str, Field()] = "/etc/kafka/tls/keystore.p12",
         cluster: ClusterArg = None,
     ) -> ksec.ClientSecurityConfig:
-        """Write the client properties an application needs to connect securely: librdkafka (confluent-kafka)
-        properties, a Java .properties file and an entry for this server's clusters file, for SASL_SSL with
-        SCRAM, mutual TLS (SSL) or SASL_PLAINTEXT. Secrets are referenced (environment variables or a secrets
-        file through Kafka's config providers), never embedded. Changes nothing on the cluster."""
+        """Client properties (librdkafka and Java) for a secure connection, secrets as environment or file references,
+        never embedded."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return ksec.client_security_config(
@@ -491,27 +443,22 @@ def register_client(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Check a client login")
     async def kafka_check_login(
         ctx: Ctx,
-        username: Annotated[
-            str | None, Field(description="SASL user to test; omit to test the server's own login to the cluster.")
-        ] = None,
+        username: Annotated[str | None, Field(description="Omit for the server's own login.")] = None,
         password: Annotated[
             SecretStr | None,
             BeforeValidator(_number_as_text),
-            Field(description="That user's password. Never returned, logged or audited."),
+            Field(),
         ] = None,
         mechanism: Annotated[Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"], Field()] = "SCRAM-SHA-512",
-        bootstrap_servers: Annotated[
-            str | None, Field(description="The SASL listener to test; default: the cluster's bootstrap servers.")
-        ] = None,
+        bootstrap_servers: Annotated[str | None, Field(description="Default: the cluster's.")] = None,
         security_protocol: Annotated[
             Literal["SASL_PLAINTEXT", "SASL_SSL"] | None,
-            Field(description="Default: the cluster's protocol when it is SASL, else SASL_PLAINTEXT."),
+            Field(),
         ] = None,
         cluster: ClusterArg = None,
     ) -> ksec.LoginCheck:
-        """Check that a client can log in: either the server's own configured login to a cluster, or a given SASL
-        user and password (e.g. right after kafka_upsert_scram_user). Returns the brokers and how many topics that
-        principal may see; a rejected login is an authentication error that says so."""
+        """Check a SASL login: the server's own, or a given user's (password never returned or logged); says what the
+        principal may see."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         conf: dict[str, Any] = cfg.librdkafka_config()

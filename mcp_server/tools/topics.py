@@ -36,24 +36,18 @@ class DeleteTopicOutcome(BaseModel):
 def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Describe cluster")
     async def kafka_describe_cluster(ctx: Ctx, cluster: ClusterArg = None) -> kcluster.ClusterDescription:
-        """Describe a Kafka cluster now: its id, the active controller, every broker (id, host, port, rack, up or
-        down and why), the topic count and the environment profile. Start here to learn what a cluster looks like."""
+        """The cluster now: id, controller, brokers (up or down, and why), topic count, profile."""
         app = app_of(ctx)
         return await app.run(kcluster.describe_cluster, app.clients, cluster, budget=app.timeout)
 
     @kafka_tool(server, kind="read", title="List topics")
     async def kafka_list_topics(
         ctx: Ctx,
-        include_internal: Annotated[
-            bool, Field(description="Include internal topics such as __consumer_offsets.")
-        ] = False,
-        name_pattern: Annotated[
-            Pattern | None, Field(description="Regular expression the topic name must match.")
-        ] = None,
+        include_internal: bool = False,
+        name_pattern: Annotated[Pattern | None, Field(description="Regex the name must match.")] = None,
         cluster: ClusterArg = None,
     ) -> ktopics.TopicList:
-        """List the topics of a cluster with their partition count and replication factor. Internal topics
-        (names starting with '__') are hidden unless include_internal is true."""
+        """Topics with partition count and replication factor; internal topics only with include_internal."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await app.run(
@@ -68,11 +62,10 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_describe_topic(
         ctx: Ctx,
         topic: TopicArg,
-        include_defaults: Annotated[bool, Field(description="Also list configs left at their default.")] = False,
+        include_defaults: Annotated[bool, Field(description="Also configs left at their default.")] = False,
         cluster: ClusterArg = None,
     ) -> ktopics.TopicDescription:
-        """Describe one topic: each partition's leader, replicas and in-sync replicas (ISR), whether it is
-        under-replicated, and the topic's configs with the source of each value."""
+        """One topic: per partition its leader, replicas and ISR (under-replicated ones flagged), and its configs."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await app.run(
@@ -89,13 +82,12 @@ def register(server: MCPServer[Any]) -> None:
         topic: TopicArg,
         partitions: PartitionsArg,
         replication_factor: ReplicationArg,
-        configs: Annotated[ConfigMap | None, Field(description="Topic configs, e.g. retention.ms.")] = None,
-        validate_only: Annotated[bool, Field(description="Ask the brokers to validate without creating.")] = False,
+        configs: Annotated[ConfigMap | None, Field(description="e.g. retention.ms.")] = None,
+        validate_only: bool = False,
         override_reason: OverrideArg = None,
         cluster: ClusterArg = None,
     ) -> ktopics.CreateTopicResult:
-        """Create a topic with a partition count, replication factor and configs. The change is checked against
-        the cluster's policies first. Use validate_only=true to check a plan without creating anything."""
+        """Create a topic; the cluster's policies check it first. validate_only=true checks without creating."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         change = Change(
@@ -139,14 +131,13 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_alter_topic_config(
         ctx: Ctx,
         topic: TopicArg,
-        set_configs: Annotated[ConfigMap | None, Field(description="Configs to set, name -> value.")] = None,
-        delete_configs: Annotated[ConfigNames | None, Field(description="Configs to reset to the default.")] = None,
-        validate_only: Annotated[bool, Field(description="Validate the change without applying it.")] = False,
+        set_configs: ConfigMap | None = None,
+        delete_configs: Annotated[ConfigNames | None, Field(description="Reset to the default.")] = None,
+        validate_only: bool = False,
         override_reason: OverrideArg = None,
         cluster: ClusterArg = None,
     ) -> ktopics.AlterTopicConfigResult:
-        """Change a topic's configs incrementally: set some, reset others to their default, and leave the rest
-        as they are. Returns each change with the previous value."""
+        """Set some topic configs and reset others to their default; returns each change with the old value."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         change = Change(
@@ -183,14 +174,11 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_add_partitions(
         ctx: Ctx,
         topic: TopicArg,
-        total_count: Annotated[
-            int, Field(description="The new total number of partitions (must be larger).", ge=1, le=MAX_PARTITIONS)
-        ],
-        validate_only: Annotated[bool, Field(description="Validate without adding.")] = False,
+        total_count: Annotated[int, Field(description="The new total (larger).", ge=1, le=MAX_PARTITIONS)],
+        validate_only: bool = False,
         cluster: ClusterArg = None,
     ) -> ktopics.AddPartitionsResult:
-        """Raise a topic's partition count to total_count. Partitions can only be added, never removed, and keyed
-        records will map to different partitions afterwards."""
+        """Raise a topic's partition count (never lowers it); keyed records then map to other partitions."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         change = Change(
@@ -215,9 +203,8 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_delete_topic(
         ctx: Ctx, topic: TopicArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
     ) -> DeleteTopicOutcome | InputRequiredResult:
-        """Delete a topic and all its records. The first call changes nothing: it returns the effect and a
-        confirmation token; only an identical second call with confirm_token deletes. Ask the user first.
-        Clients that support elicitation ask the user to type the topic's name instead of using a token."""
+        """Delete a topic and its records. Destructive: the first call only previews; consent as its how_to_confirm
+        says."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
