@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -57,8 +58,12 @@ class DevClusterError(RuntimeError):
 class NodeState(BaseModel):
     node_id: int
     port: int = Field(description="PLAINTEXT listener (admin, super user ANONYMOUS).")
-    controller_port: int
+    controller_port: int = Field(description="CONTROLLER listener; 0 for a broker-only node (added by add_broker).")
+    controller: bool = Field(True, description="A KRaft voter (broker and controller); False for an added broker.")
+    rack: str | None = Field(None, description="broker.rack, when the cluster was started with racks.")
     sasl_port: int | None = None
+    metrics_port: int | None = Field(None, description="/metrics of the JMX exporter agent (up --metrics).")
+    jmx_port: int | None = Field(None, description="Remote JMX on loopback (up --metrics), for Kafka's JmxTool.")
     pid: int | None = None
     data_dir: str
     log_file: str
@@ -74,6 +79,7 @@ class ClusterState(BaseModel):
     admin_user: str | None = None
     admin_password: str | None = None
     services: dict[str, dict[str, object]] = Field(default_factory=dict)
+    metrics: bool = Field(False, description="Brokers (and Connect) run the JMX exporter agent (up --metrics).")
 
     @property
     def bootstrap_servers(self) -> str:
@@ -159,11 +165,14 @@ def _plan_ports(brokers: int, sasl: bool, base_port: int | None) -> list[tuple[i
 
 
 def _server_properties(node: NodeState, nodes: list[NodeState], sasl: bool) -> str:
-    n = len(nodes)
+    voters_nodes = [x for x in nodes if x.controller]
+    n = len(voters_nodes)
     rf = 3 if n >= 3 else 1
     min_isr = 2 if n >= 3 else 1
-    voters = ",".join(f"{x.node_id}@127.0.0.1:{x.controller_port}" for x in nodes)
-    listeners = [f"PLAINTEXT://127.0.0.1:{node.port}", f"CONTROLLER://127.0.0.1:{node.controller_port}"]
+    voters = ",".join(f"{x.node_id}@127.0.0.1:{x.controller_port}" for x in voters_nodes)
+    listeners = [f"PLAINTEXT://127.0.0.1:{node.port}"]
+    if node.controller:
+        listeners.append(f"CONTROLLER://127.0.0.1:{node.controller_port}")
     advertised = [f"PLAINTEXT://127.0.0.1:{node.port}"]
     protocol_map = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
     if sasl:
@@ -171,7 +180,7 @@ def _server_properties(node: NodeState, nodes: list[NodeState], sasl: bool) -> s
         advertised.append(f"SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}")
         protocol_map += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
     lines = [
-        "process.roles=broker,controller",
+        f"process.roles={'broker,controller' if node.controller else 'broker'}",
         f"node.id={node.node_id}",
         f"controller.quorum.voters={voters}",
         f"listeners={','.join(listeners)}",
@@ -199,6 +208,8 @@ def _server_properties(node: NodeState, nodes: list[NodeState], sasl: bool) -> s
         "transaction.abort.timed.out.transaction.cleanup.interval.ms=10000",
         "unclean.leader.election.enable=false",
     ]
+    if node.rack:
+        lines.append(f"broker.rack={node.rack}")
     if sasl:
         lines += [
             "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
@@ -224,10 +235,10 @@ def _run_java(home: Path, main_class: str, *args: str) -> str:
     return proc.stdout
 
 
-def _format(home: Path, state: ClusterState) -> None:
-    for node in state.nodes:
+def _format(home: Path, state: ClusterState, nodes: list[NodeState] | None = None) -> None:
+    for node in state.nodes if nodes is None else nodes:
         args = ["format", "-t", state.cluster_id, "-c", node.config_file, "--ignore-formatted"]
-        if state.sasl and state.admin_user and state.admin_password:
+        if node.controller and state.sasl and state.admin_user and state.admin_password:
             for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
                 args += ["--add-scram", f"{mech}=[name={state.admin_user},password={state.admin_password}]"]
         _run_java(home, "kafka.tools.StorageTool", *args)
@@ -239,6 +250,10 @@ def _start_node(home: Path, node: NodeState, heap: str) -> int:
     if not log4j.exists() or log4j.read_text(encoding="utf-8") != LOG4J2:
         log4j.write_text(LOG4J2, encoding="utf-8")
     cmd = jars.java_command(home, "kafka.Kafka", node.config_file, heap=heap, log_config=log4j)
+    if node.metrics_port:
+        from devcluster.metrics import with_agent
+
+        cmd = with_agent(cmd, home, node.metrics_port, progress=stderr_progress, jmx_port=node.jmx_port)
     log = open(node.log_file, "ab")  # noqa: SIM115 - handed to the child process
     try:
         proc = subprocess.Popen(
@@ -298,19 +313,38 @@ def up(
     heap: str = "512m",
     timeout: float = 120.0,
     progress: Progress = stderr_progress,
+    racks: list[str] | None = None,
+    metrics: bool = False,
 ) -> ClusterState:
-    """Start (or find running) cluster ``name``. Idempotent: a running cluster of the same shape is returned as is."""
+    """Start (or find running) cluster ``name``. Idempotent: a running cluster of the same shape is returned as is.
+
+    ``metrics``: every broker runs the Prometheus JMX exporter agent on a port of its own (``devcluster.metrics``);
+    a cluster started with it keeps it on every later start.
+
+    ``racks``: ``broker.rack`` for the nodes, round robin (``["a", "b", "c"]`` puts node 1 in a, 2 in b, 3 in c).
+    Brokers added later with ``add_broker`` are started again with the rest."""
     home = home or default_home()
     if brokers not in (1, 3):
         raise DevClusterError(f"--brokers must be 1 or 3, got {brokers}.")
+    racks = _check_racks(racks)
     if shutil.which("java") is None:
         raise DevClusterError("Java is not on PATH; install Java 17 to run the dev cluster.")
     state = load_state(home, name)
-    if state is not None and (len(state.nodes) != brokers or state.sasl != sasl):
-        shape = f"{len(state.nodes)} broker(s){' with SASL' if state.sasl else ''}"
+    voters = [n for n in state.nodes if n.controller] if state is not None else []
+    if state is not None and (
+        len(voters) != brokers or state.sasl != sasl or (racks and [n.rack for n in voters] != _rack_of(racks, brokers))
+    ):
+        shape = f"{len(voters)} broker(s){' with SASL' if state.sasl else ''}"
+        if any(n.rack for n in voters):
+            shape += f" in racks {','.join(str(n.rack) for n in voters)}"
         raise DevClusterError(
             f"Cluster {name!r} already exists with {shape}. Use `kafka-agent dev-cluster down --name "
             f"{name} --purge` first, or another --name."
+        )
+    if state is not None and metrics and not state.metrics and any(pid_alive(n.pid) for n in state.nodes):
+        raise DevClusterError(
+            f"Cluster {name!r} runs without broker metrics; stop it (`kafka-agent dev-cluster down --name {name}`, "
+            "data is kept) and start it again with --metrics."
         )
     if state is not None and all(pid_alive(n.pid) for n in state.nodes):
         progress(f"cluster {name!r} already running at {state.bootstrap_servers}")
@@ -329,6 +363,7 @@ def up(
                     port=port,
                     controller_port=cport,
                     sasl_port=sport,
+                    rack=_rack_of(racks, brokers)[i - 1] if racks else None,
                     data_dir=str(ndir / "data"),
                     log_file=str(ndir / "server.log"),
                     config_file=str(ndir / "server.properties"),
@@ -361,6 +396,10 @@ def up(
                 f"Port(s) {', '.join(map(str, busy))} of cluster {name!r} are taken by another "
                 "program; stop it or `down --purge` this cluster and choose --port."
             )
+    if metrics:
+        state.metrics = True
+    if state.metrics:
+        _plan_metrics_ports(state)
     for node in state.nodes:
         if not pid_alive(node.pid):
             progress(f"starting broker {node.node_id} (127.0.0.1:{node.port})")
@@ -371,12 +410,125 @@ def up(
     return state
 
 
+def _plan_metrics_ports(state: ClusterState) -> None:
+    """A free /metrics port for every node of a metrics cluster that has none (first start, an added broker)."""
+    missing = [n for n in state.nodes if not n.metrics_port]
+    ports = free_ports(2 * len(missing))
+    for i, node in enumerate(missing):
+        node.metrics_port, node.jmx_port = ports[2 * i], ports[2 * i + 1]
+
+
+def _check_racks(racks: list[str] | None) -> list[str] | None:
+    if not racks:
+        return None
+    bad = [r for r in racks if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", r)]
+    if bad:
+        raise DevClusterError(f"Rack names must be letters, digits, '.', '_' or '-': {', '.join(map(repr, bad))}.")
+    return racks
+
+
+def _rack_of(racks: list[str], count: int) -> list[str | None]:
+    return [racks[i % len(racks)] for i in range(count)]
+
+
+def add_broker(
+    home: Path | None = None,
+    *,
+    name: str = "local",
+    rack: str | None = None,
+    heap: str = "512m",
+    timeout: float = 120.0,
+    progress: Progress = stderr_progress,
+) -> NodeState:
+    """Add a broker-only node to a running cluster (the KRaft voters stay as they are): a new node id, free ports,
+    the cluster's settings, formatted with the cluster's id, started, and waited for until the metadata lists it.
+
+    It holds no replicas until a reassignment moves some to it (``kafka-agent reassign spread``)."""
+    home = home or default_home()
+    state = load_state(home, name)
+    if state is None:
+        raise DevClusterError(f"No cluster named {name!r}; start one with `kafka-agent dev-cluster up`.")
+    down_nodes = [n.node_id for n in state.nodes if not pid_alive(n.pid)]
+    if down_nodes:
+        raise DevClusterError(
+            f"Broker(s) {down_nodes} of cluster {name!r} are not running; `kafka-agent dev-cluster up --name {name}` "
+            "first."
+        )
+    if rack is None and any(n.rack for n in state.nodes):
+        raise DevClusterError(
+            f"Cluster {name!r} has racks ({', '.join(sorted({str(n.rack) for n in state.nodes if n.rack}))}): "
+            "give the new broker one with --rack."
+        )
+    if rack is not None:
+        _check_racks([rack])
+    node_id = max(n.node_id for n in state.nodes) + 1
+    (port, _unused, sport) = _plan_ports(1, state.sasl, 0)[0]
+    ndir = cluster_dir(home, name) / f"node-{node_id}"
+    shutil.rmtree(ndir, ignore_errors=True)  # a node removed earlier under this id
+    node = NodeState(
+        node_id=node_id,
+        port=port,
+        controller_port=0,
+        controller=False,
+        sasl_port=sport,
+        rack=rack,
+        data_dir=str(ndir / "data"),
+        log_file=str(ndir / "server.log"),
+        config_file=str(ndir / "server.properties"),
+    )
+    if state.metrics:
+        node.metrics_port, node.jmx_port = free_ports(2)
+    ndir.mkdir(parents=True, exist_ok=True)
+    Path(node.config_file).write_text(_server_properties(node, [*state.nodes, node], state.sasl), encoding="utf-8")
+    progress(f"formatting broker {node_id} for cluster {name!r}")
+    _format(home, state, [node])
+    progress(f"starting broker {node_id} (127.0.0.1:{port}{f', rack {rack}' if rack else ''})")
+    node.pid = _start_node(home, node, heap)
+    state.nodes.append(node)
+    save_state(home, state)
+    _wait_ready(state, timeout=timeout, progress=progress)
+    return node
+
+
+def remove_broker(home: Path | None, *, name: str, node_id: int, progress: Progress = stderr_progress) -> NodeState:
+    """Stop an added broker and forget it (its folder is deleted). The caller checks it holds no replicas first, and
+    unregisters it from the KRaft metadata afterwards (a change that goes through the gate). Voters cannot be
+    removed: the dev cluster's quorum is static."""
+    home = home or default_home()
+    state = load_state(home, name)
+    if state is None:
+        raise DevClusterError(f"No cluster named {name!r}.")
+    node = broker_node(state, node_id)
+    progress(f"stopping broker {node_id} (pid {node.pid})")
+    _stop_pid(node.pid, hard=False, timeout=30)
+    state.nodes = [n for n in state.nodes if n.node_id != node_id]
+    save_state(home, state)
+    shutil.rmtree(Path(node.config_file).parent, ignore_errors=True)
+    return node
+
+
+def broker_node(state: ClusterState, node_id: int) -> NodeState:
+    """The added (broker-only) node ``node_id``; a clear error for a voter or an unknown id."""
+    node = next((n for n in state.nodes if n.node_id == node_id), None)
+    if node is None:
+        known = ", ".join(str(n.node_id) for n in state.nodes)
+        raise DevClusterError(f"Cluster {state.name!r} has no broker {node_id} (brokers: {known}).")
+    if node.controller:
+        raise DevClusterError(
+            f"Broker {node_id} is a KRaft controller of cluster {state.name!r} (a static voter): only brokers added "
+            "with `dev-cluster add-broker` can be removed."
+        )
+    return node
+
+
 def stop_node(home: Path, name: str, node_id: int, *, hard: bool = False, timeout: float = 30.0) -> None:
     """Stop one broker: SIGKILL when ``hard`` (a crash), else SIGTERM, wait, then SIGKILL."""
     state = load_state(home, name)
     if state is None:
         raise DevClusterError(f"No cluster named {name!r}.")
-    node = next(n for n in state.nodes if n.node_id == node_id)
+    node = next((n for n in state.nodes if n.node_id == node_id), None)
+    if node is None:
+        raise DevClusterError(f"Cluster {name!r} has no broker {node_id}.")
     _stop_pid(node.pid, hard=hard, timeout=timeout)
     node.pid = None
     save_state(home, state)
@@ -426,7 +578,8 @@ def down(
     progress: Progress = stderr_progress,
     before_stop: Callable[[str, Progress], None] | None = None,
 ) -> bool:
-    """Stop the cluster's services and brokers (SIGTERM, wait, SIGKILL). Data stays unless ``purge``.
+    """Stop the cluster's services and brokers (SIGTERM to every broker, wait, SIGKILL; with ``purge`` SIGKILL at
+    once and the data is removed). Data stays unless ``purge``.
 
     ``before_stop(bootstrap_servers, progress)`` runs first: the command line passes the stream runners' stop, so
     runners of this cluster end with it (this package does not import the streams package)."""
@@ -440,10 +593,15 @@ def down(
     services.stop_all(home, state, progress=progress)
     if before_stop is not None:
         before_stop(state.bootstrap_servers, progress)
+    # Every broker is signalled before any is waited for: stopped one by one, the last ones wait on a quorum that is
+    # already gone. With purge the data is about to be removed, so there is nothing to shut down cleanly for.
     for node in state.nodes:
-        if pid_alive(node.pid):
+        if node.pid is not None and pid_alive(node.pid):
             progress(f"stopping broker {node.node_id} (pid {node.pid})")
-        _stop_pid(node.pid, hard=False, timeout=30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.pid, signal.SIGKILL if purge else signal.SIGTERM)
+    for node in state.nodes:
+        _stop_pid(node.pid, hard=purge, timeout=30)
         node.pid = None
     save_state(home, state)
     if purge:
@@ -458,6 +616,9 @@ class NodeStatus(BaseModel):
     pid: int | None
     address: str
     sasl_address: str | None
+    controller: bool = True
+    rack: str | None = None
+    metrics_url: str | None = None
 
 
 class ClusterStatus(BaseModel):
@@ -482,6 +643,9 @@ def status(home: Path | None = None, *, name: str = "local") -> ClusterStatus | 
             pid=n.pid if pid_alive(n.pid) else None,
             address=f"127.0.0.1:{n.port}",
             sasl_address=f"127.0.0.1:{n.sasl_port}" if n.sasl_port else None,
+            controller=n.controller,
+            rack=n.rack,
+            metrics_url=f"http://127.0.0.1:{n.metrics_port}/metrics" if n.metrics_port else None,
         )
         for n in state.nodes
     ]

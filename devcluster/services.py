@@ -28,7 +28,7 @@ from devcluster.jars import Progress
 if TYPE_CHECKING:
     from devcluster.cluster import ClusterState
 
-KNOWN_SERVICES: tuple[str, ...] = ("schema-registry", "connect")
+KNOWN_SERVICES: tuple[str, ...] = ("schema-registry", "connect", "exporter", "prometheus")
 
 APICURIO_VERSION = "3.0.9"
 APICURIO_ARTIFACT = f"io.apicurio:apicurio-registry-app:{APICURIO_VERSION}:tar.gz:all"
@@ -50,8 +50,12 @@ def start(
         known = ", ".join(KNOWN_SERVICES) or "none yet"
         raise _error(f"Unknown service(s): {', '.join(unknown)}. Known: {known}.")
     from core.procs import pid_alive
+    from devcluster import metrics
     from devcluster.cluster import save_state
 
+    if "prometheus" in names:  # Prometheus scrapes our exporter and the Connect worker: start them first
+        names = [n for n in names if n != "prometheus"]
+        names = [*names, *(["exporter"] if "exporter" not in names else []), "prometheus"]
     for name in names:
         info = state.services.get(name) or {}
         pid = info.get("pid")
@@ -60,6 +64,10 @@ def start(
             continue
         if name == "schema-registry":
             info = _start_registry(home, state, progress=progress)
+        elif name == "exporter":
+            info = metrics.start_exporter(home, state, progress=progress)
+        elif name == "prometheus":
+            info = metrics.start_prometheus(home, state, progress=progress)
         else:
             info = _start_connect(home, state, progress=progress)
         state.services[name] = info
@@ -242,6 +250,10 @@ def _start_connect(home: Path, state: ClusterState, *, progress: Progress) -> di
     cmd = jars.java_command(
         home, "org.apache.kafka.connect.cli.ConnectDistributed", str(props), heap="512m", log_config=log4j
     )
+    from devcluster.metrics import with_agent
+
+    metrics_port = free_ports(1)[0] if state.metrics else None
+    cmd = with_agent(cmd, home, metrics_port, progress=progress)
     log_file = sdir / "connect.log"
     progress(f"starting connect worker for {state.name!r} on 127.0.0.1:{port}")
     pid = _spawn(cmd, log_file, sdir)
@@ -255,4 +267,9 @@ def _start_connect(home: Path, state: ClusterState, *, progress: Progress) -> di
         "log_file": str(log_file),
         "worker_config": str(props),
         "implementation": f"kafka connect {state.kafka_version}",
+        **(
+            {"metrics_port": metrics_port, "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics"}
+            if metrics_port
+            else {}
+        ),
     }
