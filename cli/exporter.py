@@ -16,6 +16,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", action="append", help="cluster to export (repeatable; default: all configured)")
     parser.add_argument("--clusters-file", help="YAML file of named clusters")
     parser.add_argument("--bootstrap-servers", help="bootstrap servers of the default cluster")
+    parser.add_argument("--platform-file", help="also export drift from this platform file (kafka_platform_drift_*)")
+    parser.add_argument(
+        "--incidents",
+        action="store_true",
+        help="also export the open incidents of the incidents topic (kafka_incident_*)",
+    )
     parser.add_argument("--log-level", default="WARNING")
 
 
@@ -31,7 +37,29 @@ def run(args: argparse.Namespace) -> int:
         overrides["bootstrap_servers"] = args.bootstrap_servers
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
-        server, _, clients = start(settings, host=args.host, port=args.port, clusters=args.cluster)
+        drift = None
+        if args.platform_file:
+            from pathlib import Path
+
+            from core.app import build_app_context
+            from gitops.drift import drift_check
+
+            drift = drift_check(build_app_context(settings, transport="exporter"), Path(args.platform_file))
+        incidents = None
+        if args.incidents:
+            from core.kafka.clients import KafkaClients
+            from core.kafka.incidents import Incident, read_all
+
+            reader = KafkaClients(settings)
+            home = reader.cluster(settings.watch_cluster).name
+
+            def incidents() -> list[Incident]:
+                conf = reader.consumer_config(home)
+                return list(read_all(conf, settings.incidents_topic, timeout=settings.request_timeout_s).values())
+
+        server, _, clients = start(
+            settings, host=args.host, port=args.port, clusters=args.cluster, drift=drift, incidents=incidents
+        )
     except KafkaAgentError as exc:
         sys.stderr.write(f"kafka-agent exporter: {exc}\n")
         return 2

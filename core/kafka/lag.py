@@ -34,6 +34,7 @@ class PartitionLag(BaseModel):
     )
     assigned_to: str | None = Field(None, description="client_id@host of the member that owns the partition.")
     note: str | None = None
+    status: str | None = Field(None, description="OK, WARN, STALL, STOP, ERROR or UNKNOWN over the lag window.")
 
 
 class TopicLag(BaseModel):
@@ -48,7 +49,7 @@ class TopicLag(BaseModel):
         WithJsonSchema({"type": "array", "items": {"type": "object"}}),
     ] = Field(
         description="Per partition (empty when include_partitions=false): topic, partition, committed (null = no "
-        "committed offset), log_end, lag (null when not computable), time_lag_ms, assigned_to, note."
+        "committed offset), log_end, lag (null when not computable), time_lag_ms, assigned_to, note, status."
     )
 
 
@@ -60,6 +61,13 @@ class GroupLag(BaseModel):
     partitions_without_commit: int = 0
     topics: list[TopicLag] = Field(default_factory=list)
     error: str | None = Field(None, description="Why this group's lag could not be computed.")
+    status: str | None = Field(
+        None,
+        description="Burrow-style, over the lag window: OK, WARN (lag growing), STALL (offset not moving, lag > 0), "
+        "STOP (not moving for long, or no member left), ERROR (rewound or out of range), UNKNOWN (window not full).",
+    )
+    status_reason: str | None = None
+    time_lag_s: float | None = Field(None, description="How long ago the log end was where the group is now.")
 
 
 class LagReport(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
@@ -12,6 +13,7 @@ from core.app import AppContext
 from core.gate import Change, ConsentPreview, Permit
 from core.kafka import groups as kgroups
 from core.kafka import lag as klag
+from core.kafka import lag_eval
 from mcp_server.tools._base import Ctx, app_of, gated_destructive, kafka_tool
 from mcp_server.tools._types import (
     INT64_MAX,
@@ -44,6 +46,22 @@ class DeleteGroupOutcome(BaseModel):
 
 def lag_cache(app: AppContext) -> klag.EndOffsetCache:
     return app.lazy.get("lag.end_offsets", lambda: klag.EndOffsetCache(app.settings.lag_cache_ttl_s))
+
+
+def lag_sampler(app: AppContext) -> lag_eval.LagSampler:
+    """The server's lag window and its sampler (every ``lag_sample_s``, for the clusters asked about)."""
+
+    def make() -> lag_eval.LagSampler:
+        window = lag_eval.LagWindow(window_s=app.settings.lag_window_s, stop_s=app.settings.lag_stop_s)
+
+        def sample(cluster: str) -> klag.LagReport:
+            return klag.consumer_lag(
+                app.clients.admin(cluster), cluster=cluster, cache=klag.EndOffsetCache(ttl=0), timeout=app.timeout
+            )
+
+        return lag_eval.LagSampler(sample, window, interval=app.settings.lag_sample_s)
+
+    return app.lazy.get("lag.sampler", make)
 
 
 def register(server: MCPServer[Any]) -> None:
@@ -90,21 +108,22 @@ def register(server: MCPServer[Any]) -> None:
         topic: Annotated[TopicName | None, Field(description="Only this topic's partitions.")] = None,
         include_partitions: Annotated[
             bool | None,
-            Field(description="Rows per partition; default: when groups are named."),
+            Field(description="Default: when groups are named."),
         ] = None,
         include_time_lag: Annotated[
             bool,
-            Field(description="Also the age of the next unread record (slower)."),
+            Field(description="Age of the next unread record (slower)."),
         ] = False,
         cluster: ClusterArg = None,
     ) -> klag.LagReport:
-        """Consumer lag: per partition committed offset, log end and lag (null without a commit), with totals per topic
-        and group. For all groups start with the totals. include_time_lag also measures how old the next
-        unread record is."""
+        """Consumer lag per partition (committed offset, log end, lag; null without a commit) with totals per topic and
+        group, and a Burrow-style status per group (OK, WARN, STALL, STOP, ERROR; UNKNOWN until watched for a lag
+        window). For all groups start with the totals."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         time_conf = app.clients.consumer_config(cfg.name) if include_time_lag else None
-        return await app.run(
+        rows = include_partitions if include_partitions is not None else groups is not None
+        report = await app.run(
             klag.consumer_lag,
             app.clients.admin(cfg.name),
             cluster=cfg.name,
@@ -112,9 +131,19 @@ def register(server: MCPServer[Any]) -> None:
             timeout=app.timeout,
             groups=groups,
             topic=topic,
-            include_partitions=include_partitions if include_partitions is not None else groups is not None,
+            include_partitions=True,  # the window needs every partition; dropped below when not asked for
             time_lag_consumer=time_conf,
         )
+        sampler = lag_sampler(app)
+        now = time.time()
+        sampler.window.feed(cfg.name, report, at=now)
+        sampler.watch(cfg.name)
+        lag_eval.annotate(report, sampler.window, cfg.name, now=now)
+        if not rows:
+            for g in report.groups:
+                for t in g.topics:
+                    t.partitions = []
+        return report
 
     @kafka_tool(server, kind="destructive", title="Reset consumer group offsets")
     async def kafka_reset_offsets(
@@ -133,14 +162,14 @@ def register(server: MCPServer[Any]) -> None:
             list[Annotated[int, Field(ge=0, le=MAX_PARTITIONS)]] | None,
             Field(description="Omit for all.", max_length=MAX_PARTITIONS),
         ] = None,
-        clamp: Annotated[bool, Field(description="Clamp targets outside the log to its ends.")] = False,
+        clamp: Annotated[bool, Field()] = False,
         dry_run: bool = True,
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
     ) -> ResetOffsetsOutcome | InputRequiredResult:
-        """Move a group's committed offsets on one topic (earliest, latest, timestamp, offset, or shift by N). dry_run
-        (default) returns the plan; dry_run=false asks consent (see how_to_confirm), then applies. Refuses
-        active groups and targets outside the log unless clamp."""
+        """Move a group's committed offsets on one topic (earliest, latest, timestamp, offset, shift by N). dry_run
+        (default) returns the plan; dry_run=false asks consent, then applies. Refuses active groups, and targets outside
+        the log unless clamp."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
@@ -202,8 +231,8 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_delete_consumer_group(
         ctx: Ctx, group: GroupArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
     ) -> DeleteGroupOutcome | InputRequiredResult:
-        """Delete an inactive group and its committed offsets. Destructive: the first call only previews; consent as its
-        how_to_confirm says."""
+        """Delete an inactive group and its committed offsets. Destructive: the first call only previews
+        (how_to_confirm)."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
