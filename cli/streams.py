@@ -16,6 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     logs = sub.add_parser("logs", help="the runner log of one application")
     logs.add_argument("name")
     logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines from the end (default 50)")
+    logs.add_argument("--instance", type=int, default=0, help="which runner instance (default 0)")
     srv = sub.add_parser("sql-server", help="serve the ksqlDB-compatible REST facade over the built-in SQL engine")
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     srv.add_argument("--port", type=int, default=8088, help="port (default 8088, ksqlDB's)")
@@ -42,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
             if not records:
                 print("no stream applications deployed")
                 return 0
-            print(f"{'NAME':<24} {'STATUS':<9} {'STATE':<12} {'CLUSTER':<12} {'PID':<8} APPLICATION ID")
+            print(
+                f"{'NAME':<24} {'STATUS':<10} {'STATE':<12} {'CLUSTER':<12} {'PID':<8} {'RESTARTS':<8} APPLICATION ID"
+            )
             for rec in records:
                 state = "-"
                 if rec.status == "running":
@@ -51,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
                     except KafkaAgentError:
                         state = "UNREACHABLE"
                 pid = str(rec.pid or "-")
-                print(f"{rec.name:<24} {rec.status:<9} {state:<12} {rec.cluster:<12} {pid:<8} {rec.application_id}")
+                print(
+                    f"{rec.name:<24} {rec.status:<10} {state:<12} {rec.cluster:<12} {pid:<8} {rec.restarts:<8} "
+                    f"{rec.application_id}"
+                )
             return 0
         if args.action == "status":
             rec = mgr.get(args.name)
@@ -74,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.action == "logs":
             mgr.get(args.name)
-            for line in mgr.log_tail(args.name, args.lines):
+            for line in mgr.log_tail(args.name, args.lines, args.instance):
                 print(line)
             return 0
     except KafkaAgentError as exc:
@@ -84,19 +90,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    import asyncio
 
     from core.app import build_app_context
     from core.gate.approvals import person
     from core.settings import Settings
-    from streams.ksql_facade import build_facade
+    from streams.ksql_facade import build_facade, serve
 
     app = build_app_context(Settings(), transport="ksql-facade")
     try:
         operator = f"{person()} (started the facade with --allow-drop)" if args.allow_drop else None
         facade = build_facade(app, args.cluster, allow_drop=args.allow_drop, operator=operator)
-        print(f"ksqlDB-compatible facade on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
-        uvicorn.run(facade, host=args.host, port=args.port, log_level="warning")
+        print(
+            f"ksqlDB-compatible facade on http://{args.host}:{args.port} (HTTP/1.1 and HTTP/2 cleartext; Ctrl-C stops "
+            "it)",
+            file=sys.stderr,
+        )
+        asyncio.run(serve(facade, host=args.host, port=args.port))
+    except KeyboardInterrupt:
+        pass
     finally:
         app.close()
     return 0

@@ -9,6 +9,11 @@ JVM log, and comprehension macros are refused outright:
 - field access ``value.user_id``, indexing ``value["user-id"]``, ``value.items[0]``;
 - operators ``! - * / % + - < <= > >= == != in && || ?:``;
 - functions ``size has int double string`` and methods ``startsWith endsWith contains matches size``.
+
+Each expression also gets a static type (bool, int, double, string, list, map, null, or dyn when it depends on the
+record), so a filter whose expression can only be a number or a string (``value.amount + 1``) is refused here: it
+would drop every record at run time. A filter typed dyn (``value.flag``) is checked per record by the runner, which
+counts a non-boolean result as a failed record.
 """
 
 from __future__ import annotations
@@ -92,22 +97,25 @@ class _Parser:
             found = tok.text or "the end"
             raise CelSyntaxError(f"expected {text!r} at position {tok.pos}, found {found!r}")
 
-    def parse(self) -> None:
-        self.expr()
+    def parse(self) -> str:
+        kind = self.expr()
         tok = self.peek()
         if tok.kind != "end":
             raise CelSyntaxError(f"unexpected {tok.text!r} at position {tok.pos}")
+        return kind
 
-    def expr(self) -> None:
+    def expr(self) -> str:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise CelSyntaxError(f"the expression nests deeper than {MAX_DEPTH} levels")
-        self.binary(0)
+        kind = self.binary(0)
         if self.accept("?"):
-            self.expr()
+            a = self.expr()
             self.expect(":")
-            self.expr()
+            b = self.expr()
+            kind = a if a == b else "dyn" if "dyn" in (a, b) or "bool" in (a, b) else "nonbool"
         self.depth -= 1
+        return kind
 
     _LEVELS: tuple[frozenset[str], ...] = (
         frozenset({"||"}),
@@ -117,19 +125,29 @@ class _Parser:
         frozenset({"*", "/", "%"}),
     )
 
-    def binary(self, level: int) -> None:
+    def binary(self, level: int) -> str:
         if level == len(self._LEVELS):
-            self.unary()
-            return
-        self.binary(level + 1)
+            return self.unary()
+        kind = self.binary(level + 1)
         while self.peek().kind in ("op", "ident") and self.peek().text in self._LEVELS[level]:
-            self.next()
-            self.binary(level + 1)
+            op = self.next().text
+            right = self.binary(level + 1)
+            kind = _result(op, kind, right)
+        return kind
 
-    def unary(self) -> None:
-        while self.accept("!") or self.accept("-"):
-            pass
-        self.member()
+    def unary(self) -> str:
+        ops = []
+        while True:
+            if self.accept("!"):
+                ops.append("!")
+            elif self.accept("-"):
+                ops.append("-")
+            else:
+                break
+        kind = self.member()
+        for op in reversed(ops):
+            kind = "bool" if op == "!" else (kind if kind in _NUMERIC else "number")
+        return kind
 
     def args(self) -> int:
         count = 0
@@ -142,13 +160,14 @@ class _Parser:
                 return count
             self.expect(",")
 
-    def member(self) -> None:
-        self.primary()
+    def member(self) -> str:
+        kind = self.primary()
         while True:
             if self.accept("."):
                 tok = self.next()
                 if tok.kind != "ident":
                     raise CelSyntaxError(f"expected a field name after '.' at position {tok.pos}")
+                kind = "dyn"
                 if self.accept("("):
                     if tok.text in MACROS:
                         raise CelSyntaxError(
@@ -161,19 +180,25 @@ class _Parser:
                             f"supported: {', '.join(sorted(METHODS))}"
                         )
                     self.args()
+                    kind = "int" if tok.text == "size" else "bool"
             elif self.accept("["):
                 self.expr()
                 self.expect("]")
+                kind = "dyn"
             else:
-                return
+                return kind
 
-    def primary(self) -> None:
+    def primary(self) -> str:
         tok = self.next()
-        if tok.kind in ("num", "str"):
-            return
+        if tok.kind == "num":
+            return "double" if "." in tok.text or ("e" in tok.text.lower() and not tok.text.startswith("0x")) else "int"
+        if tok.kind == "str":
+            return "string"
         if tok.kind == "ident":
-            if tok.text in ("true", "false", "null"):
-                return
+            if tok.text in ("true", "false"):
+                return "bool"
+            if tok.text == "null":
+                return "null"
             if self.accept("("):
                 if tok.text in MACROS:
                     raise CelSyntaxError(f"the macro {tok.text}() is not in the supported subset")
@@ -189,53 +214,93 @@ class _Parser:
                     if self.i - start < 3 or self.toks[self.i - 2].text != "." or last.kind != "ident":
                         raise CelSyntaxError(f"has() at position {tok.pos} takes a field selection like value.x")
                     self.expect(")")
-                    return
+                    return "bool"
                 self.args()
-                return
+                return {"size": "int", "int": "int", "double": "double", "string": "string"}.get(tok.text, "dyn")
             if tok.text not in self.variables:
                 raise CelSyntaxError(
                     f"unknown name {tok.text!r} at position {tok.pos}; "
                     f"use {', '.join(sorted(self.variables))} (e.g. value.{tok.text})"
                 )
-            return
+            return "dyn"
         if tok.text == "(":
-            self.expr()
+            kind = self.expr()
             self.expect(")")
-            return
+            return kind
         if tok.text == "[":
             if self.accept("]"):
-                return
+                return "list"
             while True:
                 self.expr()
                 if self.accept("]"):
-                    return
+                    return "list"
                 self.expect(",")
         if tok.text == "{":
             if self.accept("}"):
-                return
+                return "map"
             while True:
                 self.expr()
                 self.expect(":")
                 self.expr()
                 if self.accept("}"):
-                    return
+                    return "map"
                 self.expect(",")
         raise CelSyntaxError(f"unexpected {tok.text or 'end of expression'!r} at position {tok.pos}")
 
 
-def validate(expr: str, *, where: str = "expression", variables: frozenset[str] = VARIABLES) -> str:
-    """The expression, stripped, if it is in the subset; else ``CelSyntaxError`` naming ``where`` and the problem."""
+_NUMERIC = frozenset({"int", "double"})
+_KIND_NAMES = {
+    "int": "a whole number",
+    "double": "a number",
+    "string": "a string",
+    "list": "a list",
+    "map": "a map",
+    "null": "null",
+    "number": "a number",
+    "nonbool": "a number, string or list (arithmetic)",
+}
+
+
+def _result(op: str, left: str, right: str) -> str:
+    """The static type of ``left op right`` (dyn when it depends on the record)."""
+    if op in ("&&", "||", "==", "!=", "<", "<=", ">", ">=", "in"):
+        return "bool"
+    if op == "+" and left == right and left in ("string", "list"):
+        return left
+    if left in _NUMERIC and right in _NUMERIC:
+        return "double" if "double" in (left, right) else "int"
+    # arithmetic never yields a boolean, whatever the record holds
+    return "number" if op != "+" else "nonbool"
+
+
+def infer(expr: str, *, variables: frozenset[str] = VARIABLES) -> str:
+    """The static type of a valid expression: bool, int, double, string, list, map, null or dyn."""
+    return _Parser(expr.strip(), variables).parse()
+
+
+def validate(
+    expr: str, *, where: str = "expression", variables: frozenset[str] = VARIABLES, boolean: bool = False
+) -> str:
+    """The expression, stripped, if it is in the subset; else ``CelSyntaxError`` naming ``where`` and the problem.
+    ``boolean``: the expression is a condition (a filter), so one that can only be a number, string, list or map is
+    refused."""
     src = expr.strip()
     if not src:
         raise CelSyntaxError(f"{where}: the expression is empty")
     if len(src) > MAX_LENGTH:
         raise CelSyntaxError(f"{where}: the expression is longer than {MAX_LENGTH} characters")
     try:
-        _Parser(src, variables).parse()
+        kind = _Parser(src, variables).parse()
     except CelSyntaxError as exc:
         raise CelSyntaxError(
             f"{where}: {exc.message} in {src!r}",
             hint="Expressions use a CEL subset: key, value.field, literals, arithmetic, comparisons, && || !, "
             "?:, in, size/has/int/double/string and startsWith/endsWith/contains/matches.",
         ) from None
+    if boolean and kind not in ("bool", "dyn"):
+        raise CelSyntaxError(
+            f"{where}: {src!r} is {_KIND_NAMES.get(kind, kind)}, not a condition (true or false), so it would "
+            "drop every record.",
+            hint=f"Compare it, e.g. {src} > 0, or test a field, e.g. has(value.x).",
+        )
     return src

@@ -1,16 +1,21 @@
 """The built-in streaming SQL engine: a catalog of streams and tables, persistent queries compiled to stream specs and
-run on Kafka Streams runners, pull queries answered from a runner's store, push queries tailing a topic.
+run on Kafka Streams runners (``streams.ksql_compile``), pull queries answered from a runner's store or a scan of the
+topic, push queries tailing a topic, PRINT, INSERT VALUES.
 
-Results use ksqlDB's REST entity shapes (``currentStatus``, ``streams``, ``tables``, ``queries``,
-``sourceDescription``), so the REST facade can return them as they are.
+Results use ksqlDB's REST entity shapes (``currentStatus``, ``streams``, ``tables``, ``queries``, ``properties``,
+``sourceDescription``, ...), so the REST facade can return them as they are.
 
-A batch of statements is planned before anything runs: ``plan(text)`` parses and checks every statement against a
-copy of the catalog and returns each change the batch will make on a real resource (``PlannedChange``):
+A batch of statements is planned before anything runs: ``plan(text)`` parses, type-checks and compiles every
+statement against a copy of the catalog (in order: DEFINE, SET and CREATE TYPE apply to the statements after them)
+and returns each change the batch will make on a real resource (``PlannedChange``):
 
-    topic.create    CREATE STREAM/TABLE ... WITH (PARTITIONS=n) of a missing topic; the sink of CSAS/CTAS
-    stream.deploy   a persistent query's runner application
-    stream.delete   DROP of a source written by a query, TERMINATE: the runner, its internal topics, its group
-    topic.delete    DROP ... DELETE TOPIC: the source's real topic
+    topic.create     CREATE ... WITH (PARTITIONS=n) of a missing topic; the sink of CSAS/CTAS
+    topic.delete     DROP ... DELETE TOPIC: the source's real topic
+    topic.produce    INSERT INTO ... VALUES: one record
+    schema.register  an AVRO sink's value schema, in the cluster's Schema Registry
+    stream.deploy    a persistent query's runner application (and RESUME)
+    stream.stop      PAUSE
+    stream.delete    DROP of a source written by a query, TERMINATE: the runner, its internal topics, its group
 
 ``execute(text, applier)`` plans again, has the applier admit every change first (``Applier.prepare``), and only then
 runs the statements, each real change through ``Applier.apply`` (``streams.service``: the gate, one change at a time).
@@ -19,53 +24,58 @@ Nothing runs when any statement fails to parse or check. The engine itself only 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, KafkaAgentError, NotFound
 from core.kafka.topics import validate_topic_name
 from streams import sql as q
-from streams.spec import StreamSpec, parse_spec
+from streams.ksql_catalog import Catalog, Column, PersistentQuery, Source, parse_type
+from streams.ksql_compile import (
+    Compiled,
+    QueryCompiler,
+    avro_columns,
+    avro_schema,
+    key_format,
+    value_format,
+)
+from streams.ksql_rows import RawRecord, RowError, build_row, encode_key, encode_value, jsonable
+from streams.spec import StreamSpec
+from streams.sql import functions as fns
+from streams.sql import types as t
+from streams.sql.evaluate import evaluate
+from streams.sql.typecheck import PSEUDO, Checker, Scope
+from streams.sql.typecheck import Field as ScopeField
 
-WINDOW_FIELDS = {"WINDOWSTART": "window_start", "WINDOWEND": "window_end"}
+__all__ = [
+    "AppResources",
+    "Applier",
+    "Backend",
+    "Catalog",
+    "Column",
+    "KsqlEngine",
+    "PersistentQuery",
+    "PlannedChange",
+    "QueryResult",
+    "Source",
+]
 
-
-class Column(BaseModel):
-    name: str
-    type: str
-    key: bool = False
-    field: str | None = Field(None, description="JSON field when it differs from the name (window bounds).")
-
-
-class Source(BaseModel):
-    name: str
-    kind: str  # STREAM | TABLE
-    topic: str
-    value_format: str = "JSON"
-    columns: list[Column]
-    timestamp: str | None = None
-    windowed: bool = False
-    query_id: str | None = None
-    app: str | None = None
-    statement: str = ""
-
-
-class PersistentQuery(BaseModel):
-    id: str
-    sink: str
-    app: str
-    statement: str
-
-
-class Catalog(BaseModel):
-    sources: dict[str, Source] = Field(default_factory=dict)
-    queries: dict[str, PersistentQuery] = Field(default_factory=dict)
-    sequence: int = 0
+SERVER_DEFAULTS = {
+    "ksql.streams.auto.offset.reset": "latest",
+    "ksql.streams.processing.guarantee": "exactly_once_v2",
+    "ksql.streams.num.stream.threads": "1",
+    "ksql.persistence.default.format.key": "KAFKA",
+    "ksql.persistence.default.format.value": "JSON",
+    "ksql.service.id": "kafka_streaming_agent_",
+}
 
 
 class AppResources(BaseModel):
@@ -73,33 +83,43 @@ class AppResources(BaseModel):
 
     application_id: str = Field(description="Kafka Streams' application.id, also its consumer group.")
     internal_topics: list[str] = Field(default_factory=list, description="Its repartition and changelog topics.")
-    status: str = Field(description="starting, running, stopped or failed.")
+    status: str = Field(description="starting, running, restarting, stopped or failed.")
 
 
 class Backend(Protocol):
-    """What the engine reads from the cluster and the runners (see streams.service). It changes nothing: changes go
-    through the ``Applier`` of the call."""
+    """What the engine reads from the cluster, the registry and the runners (see streams.service). It changes
+    nothing: changes go through the ``Applier`` of the call."""
 
     def topic_partitions(self, topic: str) -> int | None: ...
     def topic_records(self, topic: str) -> int: ...
+    def topic_replicas(self, topic: str) -> int | None: ...
+    def list_topics(self) -> list[str]: ...
     def default_replication_factor(self) -> int: ...
     def app_resources(self, name: str) -> AppResources | None: ...
     def app_state(self, name: str) -> str: ...
+    def app_metrics(self, name: str) -> dict[str, Any] | None: ...
+    def app_topology(self, name: str) -> str | None: ...
     def query_app(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
-    def tail(
-        self, topic: str, *, earliest: bool, stop: threading.Event, timeout: float
-    ) -> Iterator[tuple[str | None, Any]]: ...
+    def registry_latest(self, subject: str) -> tuple[int, str] | None: ...
+    def registry_schema(self, schema_id: int) -> str | None: ...
+    def registry_check(self, subject: str, schema: str) -> tuple[bool, list[str]]: ...
+    def scan(
+        self, topic: str, *, earliest: bool, to_end: bool, stop: threading.Event, timeout: float
+    ) -> Iterator[RawRecord]: ...
 
 
 class PlannedChange(BaseModel):
     """One change a statement makes on a real resource, with what it takes to make it."""
 
     statement: str = Field(description="The statement that makes the change.")
-    action: Literal["topic.create", "topic.delete", "stream.deploy", "stream.delete"]
-    resource_type: Literal["topic", "stream"]
+    action: Literal[
+        "topic.create", "topic.delete", "topic.produce", "schema.register", "stream.deploy", "stream.stop",
+        "stream.delete",
+    ]  # fmt: skip
+    resource_type: Literal["topic", "stream", "schema"]
     resources: list[str] = Field(
-        description="The real resources: a topic; a runner application (for stream.delete with its internal topics "
-        "and its consumer group)."
+        description="The real resources: a topic; a subject; a runner application (for stream.delete with its internal "
+        "topics and its consumer group)."
     )
     destructive: bool = False
     effect: str = Field(description="What the change does, for the person who consents.")
@@ -109,9 +129,14 @@ class PlannedChange(BaseModel):
     replication_factor: int | None = None
     records: int | None = Field(None, description="topic.delete: records in the topic when planned.")
     spec: StreamSpec | None = None
-    application: str | None = Field(None, description="stream.deploy/stream.delete: the runner application's name.")
+    application: str | None = Field(None, description="The runner application's name (stream.* changes).")
     application_id: str | None = None
     internal_topics: list[str] = Field(default_factory=list)
+    subject: str | None = None
+    schema_text: str | None = None
+    key: str | None = Field(None, description="topic.produce: the record key, hex.")
+    value: str | None = Field(None, description="topic.produce: the record value, hex.")
+    timestamp: int | None = None
 
     def pairs(self) -> set[tuple[str, str]]:
         """The (action, resource) pairs a consent for this change must cover."""
@@ -125,8 +150,8 @@ class Applier(Protocol):
         """Admit every change of the batch before any runs (raise to run nothing)."""
         ...
 
-    def apply(self, change: PlannedChange) -> None:
-        """Make one change."""
+    def apply(self, change: PlannedChange) -> Any:
+        """Make one change; returns what it did (e.g. the cleanup of a stream.delete, a schema id)."""
         ...
 
 
@@ -137,7 +162,23 @@ class QueryResult(BaseModel):
     column_names: list[str]
     column_types: list[str]
     rows: list[list[Any]]
-    kind: str = Field(description="pull or push")
+    kind: str = Field(description="pull, push or print")
+    warnings: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class Session:
+    """What SET and DEFINE change, for the rest of the batch (or the request)."""
+
+    properties: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def offset_reset(self) -> str:
+        return str(
+            self.properties.get("auto.offset.reset")
+            or self.properties.get("ksql.streams.auto.offset.reset")
+            or "latest"
+        ).lower()
 
 
 class _Effects:
@@ -162,10 +203,11 @@ class _Effects:
             return self._topics[topic]
         return self.backend.topic_partitions(topic)
 
-    def _emit(self, change: PlannedChange) -> None:
+    def _emit(self, change: PlannedChange) -> Any:
         self.changes.append(change)
         if self.applier is not None:
-            self.applier.apply(change)
+            return self.applier.apply(change)
+        return None
 
     def create_topic(self, statement: str, topic: str, partitions: int, replication_factor: int | None) -> None:
         validate_topic_name(topic)
@@ -210,13 +252,51 @@ class _Effects:
         )
         self._topics[topic] = None
 
+    def insert_record(self, statement: str, topic: str, key: bytes | None, value: bytes | None, ts: int | None) -> None:
+        if self.topic_partitions(topic) is None:
+            raise NotFound(f"Topic {topic!r} does not exist, so nothing can be inserted into it.")
+        self._emit(
+            PlannedChange(
+                statement=statement,
+                action="topic.produce",
+                resource_type="topic",
+                resources=[topic],
+                effect=f"write one record to topic {topic!r}",
+                topic=topic,
+                key=key.hex() if key is not None else None,
+                value=value.hex() if value is not None else None,
+                timestamp=ts,
+            )
+        )
+
+    def register_schema(self, statement: str, subject: str, schema: str) -> int:
+        compatible, reasons = self.backend.registry_check(subject, schema)
+        if not compatible:
+            raise Conflict(
+                f"The value schema for subject {subject!r} breaks its compatibility level: {'; '.join(reasons)}.",
+                hint="Write to another topic, or change the columns so the schema stays compatible.",
+            )
+        done = self._emit(
+            PlannedChange(
+                statement=statement,
+                action="schema.register",
+                resource_type="schema",
+                resources=[subject],
+                effect=f"register the Avro value schema of {subject!r} in the Schema Registry",
+                details={"compatible": True, "reasons": [], "subject": subject},
+                subject=subject,
+                schema_text=schema,
+            )
+        )
+        return int(done) if done is not None else 0
+
     def deploy(self, statement: str, spec: StreamSpec, query_id: str) -> None:
         inputs = [spec.source.topic] + ([spec.join.topic] if spec.join else [])
         for topic in inputs:
             if self.topic_partitions(topic) is None:
                 raise NotFound(f"Input topic {topic!r} of {query_id} does not exist.")
         existing = self._apps[spec.name] if spec.name in self._apps else self.backend.app_resources(spec.name)
-        if existing is not None and existing.status in ("running", "starting"):
+        if existing is not None and existing.status in ("running", "starting", "restarting"):
             raise Conflict(
                 f"Stream application {spec.name!r} is already running.",
                 hint="Drop or TERMINATE the query that runs it first, or use another name.",
@@ -232,7 +312,8 @@ class _Effects:
                 action="stream.deploy",
                 resource_type="stream",
                 resources=[spec.name],
-                effect=f"start stream application {spec.name!r} (query {query_id}): {spec.source.topic!r} -> {sink!r}",
+                effect=f"start stream application {spec.name!r} (query {query_id}): {spec.source.topic!r} -> {sink!r}"
+                + (", reading from the end of its inputs" if spec.start_from == "latest" else ", from the beginning"),
                 details={
                     "application_id": application_id,
                     "replication_factor": self.backend.default_replication_factor(),
@@ -245,13 +326,25 @@ class _Effects:
         )
         self._apps[spec.name] = AppResources(application_id=application_id, status="running")
 
-    def remove_app(self, statement: str, app: str, query_id: str) -> None:
+    def pause(self, statement: str, app: str, query_id: str) -> None:
+        self._emit(
+            PlannedChange(
+                statement=statement,
+                action="stream.stop",
+                resource_type="stream",
+                resources=[app],
+                effect=f"pause query {query_id} (stop its application {app!r}; its state and offsets stay)",
+                application=app,
+            )
+        )
+
+    def remove_app(self, statement: str, app: str, query_id: str) -> Any:
         found = self._apps[app] if app in self._apps else self.backend.app_resources(app)
         if found is None:
-            return  # no runner left (removed by hand): nothing real to delete
+            return None  # no runner left (removed by hand): nothing real to delete
         topics = sorted(found.internal_topics)
         resources = list(dict.fromkeys([app, *topics, found.application_id]))
-        self._emit(
+        done = self._emit(
             PlannedChange(
                 statement=statement,
                 action="stream.delete",
@@ -269,6 +362,7 @@ class _Effects:
             )
         )
         self._apps[app] = None
+        return done
 
 
 def _int_prop(props: dict[str, Any], name: str) -> int | None:
@@ -279,6 +373,10 @@ def _int_prop(props: dict[str, Any], name: str) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         raise q.SqlError(f"{name} must be a whole number, got {value!r}.") from None
+
+
+def _warnings(notes: list[str]) -> list[dict[str, str]]:
+    return [{"message": note} for note in notes]
 
 
 class KsqlEngine:
@@ -307,192 +405,421 @@ class KsqlEngine:
 
     # statements
 
-    def plan(self, text: str) -> list[PlannedChange]:
-        """Parse and check every statement of ``text`` and return the changes on real resources the batch will make,
-        in order. Changes nothing; raises on the first statement that does not parse or check."""
-        statements = self._parse_batch(text)
+    def plan(self, text: str, properties: dict[str, Any] | None = None) -> list[PlannedChange]:
+        """Parse, check and compile every statement of ``text`` and return the changes on real resources the batch
+        will make, in order. Changes nothing; raises on the first statement that does not parse or check."""
+        statements = self._split(text)
         with self._lock:
-            return self._simulate(statements, self.load())
+            fx = _Effects(self.backend, None)
+            self._run_all(statements, self.load().model_copy(deep=True), fx, properties)
+            return fx.changes
 
-    def execute(self, text: str, applier: Applier) -> list[dict[str, Any]]:
+    def execute(self, text: str, applier: Applier, properties: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run every statement of ``text`` in order, after planning the whole batch and having ``applier`` admit every
-        change it makes (nothing runs otherwise). SELECTs are refused here (use query())."""
-        statements = self._parse_batch(text)
+        change it makes (nothing runs otherwise). SELECT and PRINT are refused here (use query())."""
+        statements = self._split(text)
         with self._lock:
             catalog = self.load()
-            applier.prepare(self._simulate(statements, catalog))
+            planned = _Effects(self.backend, None)
+            self._run_all(statements, catalog.model_copy(deep=True), planned, properties)
+            applier.prepare(planned.changes)
             fx = _Effects(self.backend, applier)
-            return [self._run(stmt, statement, catalog, fx) for stmt, statement in statements]
+            try:
+                return self._run_all(statements, catalog, fx, properties)
+            except KafkaAgentError as exc:
+                if not fx.changes:
+                    raise
+                # planned and admitted whole, yet a change failed when made (a broker, a runner): say what ran
+                made = ", ".join(f"{c.action} {c.resources[0]}" for c in fx.changes)
+                try:
+                    stopped = type(exc)(
+                        f"{exc.message} The batch stopped there: {len(fx.changes)} change(s) were made before "
+                        f"({made}); no statement after it ran.",
+                        hint=exc.hint,
+                        code=exc.code,
+                    )
+                except TypeError:
+                    raise exc from None
+                raise stopped from None
 
     @staticmethod
-    def _parse_batch(text: str) -> list[tuple[q.Statement, str]]:
-        out: list[tuple[q.Statement, str]] = []
-        for statement in q.split_statements(text):
-            stmt = q.parse(statement)
-            if isinstance(stmt, q.Query):
-                raise q.SqlError(
-                    "SELECT is a query, not a statement.", hint="Send it to /query-stream (or kafka_ksql as a query)."
-                )
-            out.append((stmt, statement))
-        if not out:
+    def _split(text: str) -> list[str]:
+        statements = q.split_statements(text)
+        if not statements:
             raise q.SqlError("No SQL statement given.")
+        return statements
+
+    def _run_all(
+        self, statements: list[str], catalog: Catalog, fx: _Effects, properties: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        session = Session(properties={str(k): str(v) for k, v in (properties or {}).items()})
+        out = []
+        for statement in statements:
+            text = q.substitute(statement, session.variables)
+            stmt = q.parse(text, catalog.type_map())
+            if isinstance(stmt, q.Query | q.Print):
+                raise q.SqlError(
+                    "SELECT and PRINT are queries, not statements.",
+                    hint="Send them to /query-stream (or to kafka_ksql as one query).",
+                )
+            entity = self._run(stmt, text, catalog, fx, session)
+            if entity is not None:
+                out.append(entity)
         return out
 
-    def _simulate(self, statements: list[tuple[q.Statement, str]], catalog: Catalog) -> list[PlannedChange]:
-        fx = _Effects(self.backend, None)
-        scratch = catalog.model_copy(deep=True)
-        for stmt, statement in statements:
-            self._run(stmt, statement, scratch, fx)
-        return fx.changes
-
-    def _drop_target(self, stmt: q.Drop, catalog: Catalog) -> Source | None:
-        src = catalog.sources.get(stmt.name)
-        if src is None:
-            if stmt.if_exists:
-                return None
-            raise NotFound(f"{stmt.kind} {stmt.name} does not exist.")
-        if src.kind != stmt.kind:
-            raise q.SqlError(f"{stmt.name} is a {src.kind}, not a {stmt.kind}.")
-        readers = [s.name for s in catalog.sources.values() if s.query_id and _reads_from(catalog, s, stmt.name)]
-        if readers:
-            raise q.SqlError(f"Cannot drop {stmt.name}: queries of {', '.join(readers)} read from it.")
-        return src
-
-    def _status(self, text: str, command: str, message: str, catalog: Catalog) -> dict[str, Any]:
+    def _status(
+        self, text: str, command: str, message: str, catalog: Catalog, notes: list[str] | None = None
+    ) -> dict[str, Any]:
         return {
             "@type": "currentStatus",
             "statementText": text,
             "commandId": command,
             "commandStatus": {"status": "SUCCESS", "message": message},
             "commandSequenceNumber": catalog.sequence,
-            "warnings": [],
+            "warnings": _warnings(notes or []),
         }
 
-    def _run(self, stmt: q.Statement, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
+    def _run(
+        self, stmt: q.Statement, text: str, catalog: Catalog, fx: _Effects, session: Session
+    ) -> dict[str, Any] | None:
         if isinstance(stmt, q.CreateSource):
             return self._create_source(stmt, text, catalog, fx)
-        if isinstance(stmt, q.CreateAs):
-            return self._create_as(stmt, text, catalog, fx)
+        if isinstance(stmt, q.CreateAs | q.InsertSelect):
+            return self._persistent(stmt, text, catalog, fx, session)
+        if isinstance(stmt, q.InsertValues):
+            return self._insert_values(stmt, text, catalog, fx)
         if isinstance(stmt, q.Drop):
             return self._drop(stmt, text, catalog, fx)
         if isinstance(stmt, q.Terminate):
-            query = catalog.queries.get(stmt.query_id.upper())
-            if query is None:
-                raise NotFound(f"Unknown query id {stmt.query_id!r}.", hint="SHOW QUERIES lists them.")
-            fx.remove_app(text, query.app, query.id)
-            del catalog.queries[query.id]
-            if query.sink in catalog.sources:
-                catalog.sources[query.sink].query_id = None
+            return self._terminate(stmt, text, catalog, fx)
+        if isinstance(stmt, q.PauseResume):
+            return self._pause_resume(stmt, text, catalog, fx)
+        if isinstance(stmt, q.Show):
+            return self._show(stmt, text, catalog, fx, session)
+        if isinstance(stmt, q.Describe):
+            return self._describe(self._source(catalog, stmt.name), stmt.extended, text, catalog, fx)
+        if isinstance(stmt, q.DescribeAll):
+            kind = "STREAM" if stmt.what == "STREAMS" else "TABLE"
+            descriptions = [
+                self._describe(s, stmt.extended, text, catalog, fx)["sourceDescription"]
+                for s in catalog.sources.values()
+                if s.kind == kind
+            ]
+            return {"@type": "source_descriptions", "statementText": text, "sourceDescriptions": descriptions}
+        if isinstance(stmt, q.DescribeFunction):
+            return _describe_function(stmt.name, text)
+        if isinstance(stmt, q.Explain):
+            return self._explain(stmt, text, catalog, fx)
+        if isinstance(stmt, q.SetProperty):
+            session.properties[stmt.name] = stmt.value
+            return self._status(
+                text, "set", f"Successfully changed local property '{stmt.name}' to '{stmt.value}'.", catalog
+            )
+        if isinstance(stmt, q.UnsetProperty):
+            session.properties.pop(stmt.name, None)
+            return self._status(text, "unset", f"Successfully unset local property '{stmt.name}'.", catalog)
+        if isinstance(stmt, q.Define):
+            session.variables[stmt.name.upper()] = stmt.value
+            return self._status(text, "define", f"Defined variable {stmt.name}.", catalog)
+        if isinstance(stmt, q.Undefine):
+            session.variables.pop(stmt.name.upper(), None)
+            return self._status(text, "undefine", f"Undefined variable {stmt.name}.", catalog)
+        if isinstance(stmt, q.AssertTopic):
+            return self._assert_topic(stmt, text)
+        if isinstance(stmt, q.CreateType):
+            if stmt.name in catalog.types or t.primitive(stmt.name) is not None:
+                raise q.SqlError(f"Type {stmt.name} already exists.")
+            catalog.types[stmt.name] = stmt.type.text()
             catalog.sequence += 1
             self._commit(catalog, fx)
-            return self._status(text, f"terminate/{query.id}/execute", "Query terminated.", catalog)
-        if isinstance(stmt, q.Show):
-            return self._show(stmt, text, catalog, fx)
-        if isinstance(stmt, q.Describe):
-            src = self._source(catalog, stmt.name.upper())
-            return {
-                "@type": "sourceDescription",
-                "statementText": text,
-                "sourceDescription": {
-                    "name": src.name,
-                    "type": src.kind,
-                    "topic": src.topic,
-                    "keyFormat": "KAFKA",
-                    "valueFormat": src.value_format,
-                    "windowType": None,
-                    "fields": [
-                        {"name": c.name, "schema": {"type": _schema_type(c.type)}, **({"type": "KEY"} if c.key else {})}
-                        for c in src.columns
-                    ],
-                    "writeQueries": [{"id": src.query_id}] if src.query_id else [],
-                    "statement": src.statement,
-                },
-            }
+            return self._status(
+                text, f"type/{stmt.name}/create", f"Registered custom type with name '{stmt.name}'.", catalog
+            )
+        if isinstance(stmt, q.DropType):
+            if stmt.name not in catalog.types:
+                if stmt.if_exists:
+                    return self._status(text, f"type/{stmt.name}/drop", "Nothing to drop.", catalog)
+                raise NotFound(f"Type {stmt.name} does not exist.")
+            del catalog.types[stmt.name]
+            catalog.sequence += 1
+            self._commit(catalog, fx)
+            return self._status(text, f"type/{stmt.name}/drop", f"Dropped type '{stmt.name}'.", catalog)
         raise q.SqlError(f"Unsupported statement {text!r}.")
 
     def _source(self, catalog: Catalog, name: str) -> Source:
-        src = catalog.sources.get(name.upper())
+        src = catalog.sources.get(name) or next(
+            (s for n, s in catalog.sources.items() if n.upper() == name.upper()), None
+        )
         if src is None:
             known = ", ".join(sorted(catalog.sources)) or "none"
             raise NotFound(f"{name} does not exist.", hint=f"Known streams and tables: {known}.")
         return src
 
+    # --- CREATE STREAM/TABLE (columns) WITH (...) ---------------------------------------------------------------
+
     def _create_source(self, stmt: q.CreateSource, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
+        if stmt.or_replace:
+            raise q.SqlError("Unsupported construct: CREATE OR REPLACE (drop it and create it again).")
         if stmt.name in catalog.sources:
             if stmt.if_not_exists:
                 return self._status(text, f"{stmt.kind.lower()}/{stmt.name}/create", "Already exists.", catalog)
             raise q.SqlError(f"{stmt.name} already exists.", hint=f"DROP {stmt.kind} {stmt.name} first.")
-        if not stmt.columns:
-            raise q.SqlError(f"CREATE {stmt.kind} {stmt.name} needs a column list, e.g. (user_id VARCHAR, n INT).")
-        topic = stmt.props.get("KAFKA_TOPIC")
-        if not topic:
-            raise q.SqlError(f"CREATE {stmt.kind} {stmt.name} needs WITH (KAFKA_TOPIC='...').")
-        fmt = str(stmt.props.get("VALUE_FORMAT", "JSON")).upper()
-        if fmt != "JSON":
-            raise q.SqlError(f"Unsupported construct: VALUE_FORMAT='{fmt}' (only JSON).")
-        unknown = set(stmt.props) - {"KAFKA_TOPIC", "VALUE_FORMAT", "PARTITIONS", "TIMESTAMP", "KEY_FORMAT", "REPLICAS"}
+        props = stmt.props
+        allowed = {
+            "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS", "TIMESTAMP",
+            "VALUE_SCHEMA_ID", "WRAP_SINGLE_VALUE", "VALUE_DELIMITER", "KEY",
+        }  # fmt: skip
+        unknown = set(props) - allowed
         if unknown:
             raise q.SqlError(f"Unsupported construct: WITH property {', '.join(sorted(unknown))}.")
-        keys = [c for c in stmt.columns if c.key]
-        if stmt.kind == "TABLE" and len(keys) != 1:
-            raise q.SqlError(f"CREATE TABLE {stmt.name} needs exactly one PRIMARY KEY column.")
-        timestamp = stmt.props.get("TIMESTAMP")
-        if timestamp and not any(c.name.lower() == str(timestamp).lower() for c in stmt.columns):
-            raise q.SqlError(f"TIMESTAMP column {timestamp!r} is not among the columns.")
-        partitions = _int_prop(stmt.props, "PARTITIONS")
-        replicas = _int_prop(stmt.props, "REPLICAS")
+        if "KEY" in props:
+            raise q.SqlError("WITH (KEY=...) is gone from ksqlDB: mark the key column with KEY / PRIMARY KEY.")
+        if props.get("VALUE_DELIMITER") not in (None, ","):
+            raise q.SqlError("Unsupported construct: VALUE_DELIMITER other than ','.")
+        topic = props.get("KAFKA_TOPIC")
+        if not topic:
+            raise q.SqlError(f"CREATE {stmt.kind} {stmt.name} needs WITH (KAFKA_TOPIC='...').")
+        vfmt = value_format(str(props.get("VALUE_FORMAT") or props.get("FORMAT") or "JSON"), stmt.name)
+        kfmt = key_format(str(props.get("KEY_FORMAT") or props.get("FORMAT") or "KAFKA"), stmt.name)
+        columns = [Column(name=c.name, type=c.type.text(), key=c.key) for c in stmt.columns]
+        if any(c.headers for c in stmt.columns):
+            raise q.SqlError("Unsupported construct: HEADERS columns.")
+        schema_id = schema_text = None
+        if vfmt == "AVRO" and not [c for c in columns if not c.key]:
+            found = self.backend.registry_latest(f"{topic}-value")
+            if found is None:
+                raise NotFound(
+                    f"No value schema is registered for subject '{topic}-value', so the columns of {stmt.name} are "
+                    "unknown.",
+                    hint="Register the schema (kafka_register_schema) or declare the columns.",
+                )
+            schema_id, schema_text = found
+            columns = [c for c in columns if c.key] + avro_columns(schema_text)
+        names = [c.name for c in columns]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise q.SqlError(f"Column(s) {', '.join(sorted(dupes))} declared twice.")
+        if not columns:
+            raise q.SqlError(f"CREATE {stmt.kind} {stmt.name} needs a column list, e.g. (user_id VARCHAR, n INT).")
+        keys = [c for c in columns if c.key]
+        if stmt.kind == "TABLE" and not keys:
+            raise q.SqlError(f"Tables require a PRIMARY KEY. Please define the PRIMARY KEY for {stmt.name}.")
+        if len(keys) > 1 and kfmt == "KAFKA":
+            raise q.SqlError("KEY_FORMAT='KAFKA' holds one key column; use KEY_FORMAT='JSON' for several.")
+        if keys and kfmt == "NONE":
+            raise q.SqlError("KEY_FORMAT='NONE' cannot hold key columns.")
+        if len(keys) == 1 and kfmt == "KAFKA" and keys[0].sql_type(catalog.types).base not in (
+            "STRING", "INT", "BIGINT", "DOUBLE",
+        ):  # fmt: skip
+            raise q.SqlError(f"KEY_FORMAT='KAFKA' does not hold a {keys[0].type} key; use KEY_FORMAT='JSON'.")
+        value_cols = [c for c in columns if not c.key]
+        if vfmt == "KAFKA" and (len(value_cols) != 1 or value_cols[0].sql_type(catalog.types).base != "STRING"):
+            raise q.SqlError("VALUE_FORMAT='KAFKA' is read here as one STRING value column.")
+        timestamp = props.get("TIMESTAMP")
+        if timestamp:
+            col = next((c for c in columns if c.name.upper() == str(timestamp).upper()), None)
+            if col is None:
+                raise q.SqlError(f"The TIMESTAMP column {timestamp!r} is not among the columns of {stmt.name}.")
+            if col.sql_type(catalog.types).base not in ("BIGINT", "TIMESTAMP"):
+                raise q.SqlError(f"The TIMESTAMP column {col.name} must be BIGINT or TIMESTAMP, not {col.type}.")
+            timestamp = col.name
+        partitions = _int_prop(props, "PARTITIONS")
+        replicas = _int_prop(props, "REPLICAS")
         if fx.topic_partitions(str(topic)) is None:
             if partitions is None:
                 raise NotFound(
                     f"Topic {topic!r} does not exist.", hint="Create it, or add PARTITIONS=n to the WITH clause."
                 )
             fx.create_topic(text, str(topic), partitions, replicas)
+        if vfmt == "AVRO" and schema_id is None:
+            schema_text = avro_schema(value_cols, catalog.types)
+            schema_id = fx.register_schema(text, f"{topic}-value", schema_text)
         catalog.sources[stmt.name] = Source(
             name=stmt.name,
             kind=stmt.kind,
             topic=str(topic),
-            columns=[Column(name=c.name, type=c.type, key=c.key) for c in stmt.columns],
+            key_format=kfmt,
+            value_format=vfmt,
+            columns=sorted(columns, key=lambda c: not c.key),
             timestamp=str(timestamp) if timestamp else None,
             statement=text,
+            read_only=stmt.read_only,
+            value_schema_id=schema_id,
+            value_schema=schema_text,
         )
         catalog.sequence += 1
         self._commit(catalog, fx)
-        return self._status(
-            text, f"{stmt.kind.lower()}/{stmt.name}/create", f"{stmt.kind.capitalize()} created", catalog
-        )
+        what = stmt.kind.capitalize()
+        return self._status(text, f"{stmt.kind.lower()}/{stmt.name}/create", f"{what} created", catalog)
 
-    def _create_as(self, stmt: q.CreateAs, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
-        if stmt.name in catalog.sources:
-            raise q.SqlError(f"{stmt.name} already exists.", hint=f"DROP {stmt.kind} {stmt.name} first.")
-        compiled = compile_create_as(stmt, catalog)
+    # --- persistent queries ---------------------------------------------------------------------------------
+
+    def _persistent(
+        self, stmt: q.CreateAs | q.InsertSelect, text: str, catalog: Catalog, fx: _Effects, session: Session
+    ) -> dict[str, Any]:
+        if isinstance(stmt, q.CreateAs):
+            if stmt.or_replace:
+                raise q.SqlError("Unsupported construct: CREATE OR REPLACE (drop it and create it again).")
+            if stmt.name in catalog.sources:
+                if stmt.if_not_exists:
+                    return self._status(text, f"{stmt.kind.lower()}/{stmt.name}/create", "Already exists.", catalog)
+                raise q.SqlError(f"{stmt.name} already exists.", hint=f"DROP {stmt.kind} {stmt.name} first.")
+            kind, name, props = stmt.kind, stmt.name, dict(stmt.props)
+            prefix = "CTAS" if kind == "TABLE" else "CSAS"
+            target = None
+        else:
+            target = self._source(catalog, stmt.target)
+            if target.read_only:
+                raise q.SqlError(
+                    f"{target.name} is a SOURCE {target.kind.lower()} (read-only): nothing can be inserted."
+                )
+            if target.kind != "STREAM":
+                raise q.SqlError("INSERT INTO ... SELECT writes into a STREAM, not a TABLE.")
+            kind, name, prefix = "STREAM", target.name, "INSERTQUERY"
+            props = {
+                "KAFKA_TOPIC": target.topic,
+                "VALUE_FORMAT": target.value_format,
+                "KEY_FORMAT": target.key_format,
+            }
         catalog.sequence += 1
-        prefix = "CTAS" if stmt.kind == "TABLE" else "CSAS"
-        query_id = f"{prefix}_{stmt.name}_{catalog.sequence}"
-        fx.deploy(text, compiled.spec, query_id)
-        catalog.sources[stmt.name] = Source(
-            name=stmt.name,
-            kind=stmt.kind,
-            topic=compiled.spec.sink.topic,
-            columns=compiled.columns,
-            windowed=compiled.windowed,
+        query_id = f"{prefix}_{catalog.sequence}" if prefix == "INSERTQUERY" else f"{prefix}_{name}_{catalog.sequence}"
+        compiled = QueryCompiler(
+            catalog,
+            kind=kind,
+            name=name,
             query_id=query_id,
+            select=stmt.select,
+            props=props,
+            session=session.properties,
+        ).compile()
+        if target is not None:
+            self._check_insert_schema(compiled, target, catalog)
+            if target.value_format == "AVRO" and target.value_schema_id is not None:
+                compiled.spec.sink.avro_schema = target.value_schema
+                compiled.spec.sink.avro_schema_id = target.value_schema_id
+                compiled.value_schema = None
+        if compiled.value_schema is not None:
+            sink_topic = compiled.spec.sink.topic
+            compiled.spec.sink.avro_schema_id = fx.register_schema(text, f"{sink_topic}-value", compiled.value_schema)
+        fx.deploy(text, compiled.spec, query_id)
+        if target is None:
+            catalog.sources[name] = Source(
+                name=name,
+                kind=kind,  # type: ignore[arg-type]
+                topic=compiled.spec.sink.topic,
+                key_format=compiled.key_format,
+                value_format=compiled.value_format,
+                columns=compiled.columns,
+                windowed=compiled.windowed,
+                window_type=compiled.window_type,
+                query_id=query_id,
+                app=compiled.spec.name,
+                statement=text,
+                value_schema_id=compiled.spec.sink.avro_schema_id if compiled.value_schema else None,
+                value_schema=compiled.value_schema,
+            )
+        catalog.queries[query_id] = PersistentQuery(
+            id=query_id,
+            kind=prefix if prefix != "INSERTQUERY" else "INSERT",  # type: ignore[arg-type]
+            sink=name,
+            sources=compiled.sources,
             app=compiled.spec.name,
             statement=text,
         )
-        catalog.queries[query_id] = PersistentQuery(id=query_id, sink=stmt.name, app=compiled.spec.name, statement=text)
         self._commit(catalog, fx)
         return self._status(
-            text, f"{stmt.kind.lower()}/{stmt.name}/create", f"Created query with ID {query_id}", catalog
+            text, f"{kind.lower()}/{name}/create", f"Created query with ID {query_id}", catalog, compiled.notes
         )
 
+    @staticmethod
+    def _check_insert_schema(compiled: Compiled, target: Source, catalog: Catalog) -> None:
+        def show(cols: list[Column]) -> str:
+            return ", ".join(f"`{c.name}` {c.type}{' KEY' if c.key else ''}" for c in cols)
+
+        ok = len(compiled.columns) == len(target.columns)
+        if ok:
+            wanted = {c.name: c for c in target.columns}
+            for col in compiled.columns:
+                other = wanted.get(col.name)
+                if other is None or other.key != col.key:
+                    ok = False
+                    break
+                if not t.assignable(col.sql_type(catalog.types), other.sql_type(catalog.types)):
+                    ok = False
+                    break
+        if not ok:
+            raise q.SqlError(
+                f"Incompatible schema between results and sink. Result schema is {show(compiled.columns)}; sink schema "
+                f"is {show(target.columns)}.",
+                hint="Select the sink's columns by name (with AS) and types (CAST).",
+            )
+
+    # --- INSERT VALUES -------------------------------------------------------------------------------------------
+
+    def _insert_values(self, stmt: q.InsertValues, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
+        target = self._source(catalog, stmt.target)
+        if target.read_only:
+            raise q.SqlError(f"{target.name} is a SOURCE {target.kind.lower()} (read-only): nothing can be inserted.")
+        if target.windowed:
+            raise q.SqlError("Unsupported construct: INSERT VALUES into a windowed table.")
+        names = stmt.columns or [c.name for c in target.columns]
+        if len(names) != len(stmt.values):
+            raise q.SqlError(f"Expected {len(names)} value(s) ({', '.join(names)}), got {len(stmt.values)}.")
+        checker = Checker(Scope())
+        values: dict[str, Any] = {}
+        timestamp = None
+        for name, node in zip(names, stmt.values, strict=False):
+            if name.upper() == "ROWTIME":
+                tree, ty = checker.check(node)
+                if not ty.numeric and ty.base not in ("TIMESTAMP", "NULL"):
+                    raise q.SqlError(f"ROWTIME takes a number (epoch ms), not {ty.text()}.")
+                timestamp = evaluate(tree, {})
+                continue
+            col = target.column(name)
+            if col is None:
+                raise q.SqlError(f"Column name {name} does not exist in {target.name}.")
+            tree, ty = checker.check(node)
+            want = col.sql_type(catalog.types)
+            if not t.assignable(ty, want) and not (ty.base == "STRING" and isinstance(node, q.Lit)):
+                raise q.SqlError(f"Expected type {want.text()} for column {col.name} but got {ty.text()}.")
+            from streams.sql.evaluate import EvalError, coerce
+
+            try:
+                values[col.name] = coerce(evaluate(tree, {}), want.spec_text())
+            except EvalError as exc:
+                raise q.SqlError(f"Column {col.name}: {exc}.") from None
+        key = encode_key(values, target, catalog.types)
+        value = encode_value(values, target, catalog.types)
+        fx.insert_record(text, target.topic, key, value, int(timestamp) if timestamp is not None else None)
+        return self._status(text, f"insert/{target.name}", f"Inserted 1 row into {target.name}.", catalog)
+
+    # --- DROP, TERMINATE, PAUSE, RESUME ----------------------------------------------------------------------
+
     def _drop(self, stmt: q.Drop, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
-        src = self._drop_target(stmt, catalog)
+        src = catalog.sources.get(stmt.name)
         if src is None:
-            return self._status(text, f"{stmt.kind.lower()}/{stmt.name}/drop", "Nothing to drop.", catalog)
+            if stmt.if_exists:
+                return self._status(text, f"{stmt.kind.lower()}/{stmt.name}/drop", "Nothing to drop.", catalog)
+            raise NotFound(f"{stmt.kind} {stmt.name} does not exist.")
+        if src.kind != stmt.kind:
+            raise q.SqlError(f"{stmt.name} is a {src.kind}, not a {stmt.kind}: use DROP {src.kind}.")
+        readers = [qid for qid in catalog.readers(stmt.name) if catalog.queries[qid].sink != stmt.name]
+        if readers:
+            raise q.SqlError(
+                f"Cannot drop {stmt.name}: queries read from it ({', '.join(readers)}).",
+                hint=f"TERMINATE {readers[0]}; (or drop what it writes) first.",
+            )
+        inserts = [qid for qid in catalog.writers(stmt.name) if qid != src.query_id]
+        if inserts:
+            raise q.SqlError(
+                f"Cannot drop {stmt.name}: INSERT queries write into it ({', '.join(inserts)}).",
+                hint=f"TERMINATE {inserts[0]}; first.",
+            )
+        notes: list[str] = []
         if src.query_id:
             query = catalog.queries.pop(src.query_id, None)
             if query:
-                fx.remove_app(text, query.app, query.id)
+                notes += _cleanup_notes(fx.remove_app(text, query.app, query.id))
         if stmt.delete_topic:
             fx.delete_topic(text, src.topic, f"{stmt.kind} {stmt.name}")
         del catalog.sources[stmt.name]
@@ -503,13 +830,67 @@ class KsqlEngine:
             f"{stmt.kind.lower()}/{stmt.name}/drop",
             f"Source `{stmt.name}` (topic: {src.topic}) was dropped.",
             catalog,
+            notes,
         )
 
-    def _show(self, stmt: q.Show, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
+    def _terminate(self, stmt: q.Terminate, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
+        if stmt.query_id is None:
+            ids = list(catalog.queries)
+        else:
+            found = catalog.queries.get(stmt.query_id.upper()) or catalog.queries.get(stmt.query_id)
+            if found is None:
+                raise NotFound(f"Unknown query id {stmt.query_id!r}.", hint="SHOW QUERIES lists them.")
+            ids = [found.id]
+        notes: list[str] = []
+        for qid in ids:
+            query = catalog.queries.pop(qid)
+            notes += _cleanup_notes(fx.remove_app(text, query.app, query.id))
+            sink = catalog.sources.get(query.sink)
+            if sink is not None and sink.query_id == query.id:
+                sink.query_id = None
+                sink.app = None
+        catalog.sequence += 1
+        self._commit(catalog, fx)
+        message = "Query terminated." if stmt.query_id else f"{len(ids)} query(ies) terminated."
+        return self._status(text, f"terminate/{stmt.query_id or 'ALL'}/execute", message, catalog, notes)
+
+    def _pause_resume(self, stmt: q.PauseResume, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
+        if stmt.query_id is None:
+            queries = list(catalog.queries.values())
+        else:
+            found = catalog.queries.get(stmt.query_id.upper()) or catalog.queries.get(stmt.query_id)
+            if found is None:
+                raise NotFound(f"Unknown query id {stmt.query_id!r}.", hint="SHOW QUERIES lists them.")
+            queries = [found]
+        for query in queries:
+            if stmt.action == "PAUSE" and query.state == "RUNNING":
+                fx.pause(text, query.app, query.id)
+                query.state = "PAUSED"
+            elif stmt.action == "RESUME" and query.state == "PAUSED":
+                spec = self._query_spec(query)
+                fx._apps[spec.name] = AppResources(application_id=spec.application_id or "", status="stopped")
+                fx.deploy(text, spec, query.id)
+                query.state = "RUNNING"
+        catalog.sequence += 1
+        self._commit(catalog, fx)
+        done = "paused" if stmt.action == "PAUSE" else "resumed"
+        return self._status(text, f"{stmt.action.lower()}/{stmt.query_id or 'ALL'}", f"Query {done}.", catalog)
+
+    def _query_spec(self, query: PersistentQuery) -> StreamSpec:
+        spec_path = self.folder.parent.parent / "apps" / query.app / "spec.json"
+        if not spec_path.exists():
+            raise NotFound(f"The application of query {query.id} is gone; drop and create the query again.")
+        return StreamSpec.model_validate_json(spec_path.read_text(encoding="utf-8"))
+
+    # --- SHOW, DESCRIBE, EXPLAIN, ASSERT ------------------------------------------------------------------------
+
+    def _show(self, stmt: q.Show, text: str, catalog: Catalog, fx: _Effects, session: Session) -> dict[str, Any]:
         if stmt.what == "QUERIES":
             queries = []
             for query in catalog.queries.values():
                 state = self.backend.app_state(query.app) if fx.live else "UNKNOWN"
+                if query.state == "PAUSED":
+                    state = "PAUSED"
                 sink = catalog.sources.get(query.sink)
                 queries.append(
                     {
@@ -523,13 +904,49 @@ class KsqlEngine:
                     }
                 )
             return {"@type": "queries", "statementText": text, "queries": queries, "warnings": []}
+        if stmt.what == "TOPICS":
+            topics = [
+                {"name": name, "replicaInfo": [self.backend.topic_replicas(name) or 1]}
+                for name in sorted(self.backend.list_topics())
+                if not name.startswith("_") and not name.startswith("__")
+            ]
+            return {"@type": "kafka_topics", "statementText": text, "topics": topics, "warnings": []}
+        if stmt.what == "PROPERTIES":
+            overrides = {k if k.startswith("ksql.") else f"ksql.streams.{k}": v for k, v in session.properties.items()}
+            merged = {**SERVER_DEFAULTS, **overrides}
+            return {
+                "@type": "properties",
+                "statementText": text,
+                "properties": [
+                    {"name": k, "scope": "KSQL" if not k.startswith("ksql.streams.") else "STREAMS", "value": v}
+                    for k, v in sorted(merged.items())
+                ],
+                "overwrittenProperties": sorted(overrides),
+                "defaultProperties": sorted(k for k in SERVER_DEFAULTS if k not in overrides),
+                "warnings": [],
+            }
+        if stmt.what == "FUNCTIONS":
+            functions = [{"name": f.name, "type": "SCALAR", "category": f.category} for f in fns.SCALARS.values()] + [
+                {"name": a.name, "type": "AGGREGATE", "category": "AGGREGATE"} for a in fns.AGGREGATES.values()
+            ]
+            return {
+                "@type": "function_names",
+                "statementText": text,
+                "functions": sorted(functions, key=lambda f: f["name"]),
+            }
+        if stmt.what == "TYPES":
+            types = {name: _schema_json(parse_type(text_)) for name, text_ in catalog.types.items()}
+            return {"@type": "type_list", "statementText": text, "types": types}
+        if stmt.what == "VARIABLES":
+            variables = [{"name": k, "value": v} for k, v in session.variables.items()]
+            return {"@type": "variables", "statementText": text, "variables": variables}
         kind = "STREAM" if stmt.what == "STREAMS" else "TABLE"
         items = [
             {
                 "type": kind,
                 "name": s.name,
                 "topic": s.topic,
-                "keyFormat": "KAFKA",
+                "keyFormat": s.key_format,
                 "valueFormat": s.value_format,
                 "isWindowed": s.windowed,
             }
@@ -539,61 +956,184 @@ class KsqlEngine:
         key = stmt.what.lower()
         return {"@type": key, "statementText": text, key: items, "warnings": []}
 
-    # queries
+    def _describe(self, src: Source, extended: bool, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
+        def query_ref(qid: str) -> dict[str, Any]:
+            query = catalog.queries[qid]
+            sink = catalog.sources.get(query.sink)
+            return {
+                "queryString": query.statement,
+                "sinks": [query.sink],
+                "sinkKafkaTopics": [sink.topic] if sink else [],
+                "id": qid,
+                "state": query.state,
+                "queryType": "PERSISTENT",
+            }
+
+        fields = [
+            {
+                "name": c.name,
+                "schema": _schema_json(c.sql_type(catalog.types)),
+                **({"type": "KEY"} if c.key else {}),
+            }
+            for c in src.columns
+        ]
+        description: dict[str, Any] = {
+            "name": src.name,
+            "windowType": src.window_type,
+            "readQueries": [query_ref(qid) for qid in catalog.readers(src.name)],
+            "writeQueries": [query_ref(qid) for qid in catalog.writers(src.name)],
+            "fields": fields,
+            "type": src.kind,
+            "timestamp": src.timestamp or "",
+            "statistics": "",
+            "errorStats": "",
+            "extended": extended,
+            "keyFormat": src.key_format,
+            "valueFormat": src.value_format,
+            "topic": src.topic,
+            "partitions": 0,
+            "replication": 0,
+            "statement": src.statement,
+            "sourceConstraints": [],
+        }
+        warnings: list[str] = []
+        if extended and fx.live:
+            description["partitions"] = self.backend.topic_partitions(src.topic) or 0
+            description["replication"] = self.backend.topic_replicas(src.topic) or 0
+            if src.app:
+                metrics = self.backend.app_metrics(src.app) or {}
+                description["statistics"] = (
+                    f"records-in: {metrics.get('records_in', 0)}  records-out: {metrics.get('records_out', 0)}  "
+                    f"process-rate: {metrics.get('process_rate') or 0:.1f}/s  lag: {metrics.get('lag') or 0}"
+                )
+                description["errorStats"] = (
+                    f"failed-records: {metrics.get('failed_records') or 0}  late-records: "
+                    f"{metrics.get('late_records') or 0}  dropped-records: {metrics.get('dropped_records') or 0}"
+                )
+                warnings = _metric_warnings(metrics)
+        return {
+            "@type": "sourceDescription",
+            "statementText": text,
+            "sourceDescription": description,
+            "warnings": _warnings(warnings),
+        }
+
+    def _explain(self, stmt: q.Explain, text: str, catalog: Catalog, fx: _Effects) -> dict[str, Any]:
+        query = catalog.queries.get(stmt.query_id.upper()) or catalog.queries.get(stmt.query_id)
+        if query is None:
+            raise NotFound(f"Unknown query id {stmt.query_id!r}.", hint="SHOW QUERIES lists them.")
+        sink = catalog.sources.get(query.sink)
+        topology = (self.backend.app_topology(query.app) if fx.live else None) or ""
+        state = self.backend.app_state(query.app) if fx.live else "UNKNOWN"
+        return {
+            "@type": "queryDescription",
+            "statementText": text,
+            "queryDescription": {
+                "id": query.id,
+                "statementText": query.statement,
+                "windowType": sink.window_type if sink else None,
+                "fields": [
+                    {"name": c.name, "schema": _schema_json(c.sql_type(catalog.types))}
+                    for c in (sink.columns if sink else [])
+                ],
+                "sources": query.sources,
+                "sinks": [query.sink],
+                "topology": topology,
+                "executionPlan": f"query {query.id} runs as stream application {query.app}",
+                "overriddenProperties": {},
+                "ksqlHostQueryStatus": {"local": state},
+                "queryType": "PERSISTENT",
+                "state": "PAUSED" if query.state == "PAUSED" else state,
+            },
+            "warnings": [],
+        }
+
+    def _assert_topic(self, stmt: q.AssertTopic, text: str) -> dict[str, Any]:
+        deadline = time.monotonic() + (stmt.timeout_ms or 0) / 1000
+        while True:
+            partitions = self.backend.topic_partitions(stmt.topic)
+            if (partitions is not None) == stmt.exists:
+                break
+            if time.monotonic() >= deadline:
+                state = "does not exist" if stmt.exists else "exists"
+                raise NotFound(f"Topic {stmt.topic} {state}.", code="ASSERT_TOPIC")
+            time.sleep(0.5)
+        if stmt.exists:
+            want = _int_prop(stmt.props, "PARTITIONS")
+            if want is not None and partitions != want:
+                raise Conflict(f"Topic {stmt.topic} has {partitions} partitions, not {want}.")
+            replicas = _int_prop(stmt.props, "REPLICAS")
+            if replicas is not None and self.backend.topic_replicas(stmt.topic) != replicas:
+                raise Conflict(
+                    f"Topic {stmt.topic} has {self.backend.topic_replicas(stmt.topic)} replicas, not {replicas}."
+                )
+        return {"@type": "assert_topic", "statementText": text, "topicName": stmt.topic, "exists": stmt.exists}
+
+    # --- queries -------------------------------------------------------------------------------------------------
 
     def query(
         self,
         text: str,
         *,
-        earliest: bool = False,
+        earliest: bool | None = None,
         limit: int | None = None,
         timeout: float = 10.0,
         stop: threading.Event | None = None,
         on_row: Callable[[list[Any]], None] | None = None,
         on_header: Callable[[QueryResult], None] | None = None,
+        properties: dict[str, Any] | None = None,
     ) -> QueryResult:
-        """A pull query (no EMIT: from the table's store) or a push query (EMIT CHANGES: tail the topic).
+        """A pull query (no EMIT: the table's current rows, or a stream's records so far), a push query (EMIT
+        CHANGES: tail the topic), or PRINT.
 
-        Push queries end after ``limit`` rows (the statement's LIMIT wins), when ``stop`` is set, or at ``timeout``.
-        """
+        Push queries end after ``limit`` rows (the statement's LIMIT wins), when ``stop`` is set, or at ``timeout``;
+        they start at the end of the topic unless ``earliest`` or auto.offset.reset=earliest."""
         statements = q.split_statements(text)
         if len(statements) != 1:
             raise q.SqlError("Send exactly one SELECT to the query endpoint.")
-        stmt = q.parse(statements[0])
-        if not isinstance(stmt, q.Query):
-            raise q.SqlError("Only SELECT queries go to the query endpoint; statements go to /ksql.")
-        sel = stmt.select
-        if sel.join or sel.group_by or sel.window:
-            raise q.SqlError(
-                "Unsupported construct: JOIN, GROUP BY or WINDOW in a transient query.",
-                hint="Create a persistent query (CREATE TABLE ... AS SELECT) and query the table.",
-            )
         catalog = self.load()
-        src = self._source(catalog, sel.source)
-        names, fields = _projection(sel, src)
-        types = [_column_type(src, f) for f in fields]
+        stmt = q.parse(statements[0], catalog.type_map())
+        props = {str(k): str(v) for k, v in (properties or {}).items()}
+        if earliest is None:
+            earliest = Session(properties=props).offset_reset() == "earliest"
+        stopper = stop or threading.Event()
         with self._lock:
             catalog.sequence += 1
             self.save(catalog)
-        if sel.emit is None:
-            result = QueryResult(
-                query_id=f"transient_{src.name}_{catalog.sequence}",
-                column_names=names,
-                column_types=types,
-                rows=[],
-                kind="pull",
+        if isinstance(stmt, q.Print):
+            return self._print(stmt, catalog, stopper, timeout, limit, on_row, on_header)
+        if not isinstance(stmt, q.Query):
+            raise q.SqlError("Only SELECT and PRINT go to the query endpoint; statements go to /ksql.")
+        sel = stmt.select
+        if sel.joins or sel.group_by or sel.window or sel.partition_by or sel.having is not None:
+            raise q.SqlError(
+                "Unsupported construct: JOIN, GROUP BY, WINDOW, HAVING or PARTITION BY in a transient query.",
+                hint="Create a persistent query (CREATE TABLE/STREAM ... AS SELECT) and query what it makes.",
             )
-            if on_header:
-                on_header(result)
-            for row in self._pull(sel, src):
-                if sel.where is None or q.evaluate(sel.where, row, _row_lookup(src)):
-                    values = [_lookup(row, src, f) for f in fields]
-                    result.rows.append(values)
-                    if on_row:
-                        on_row(values)
-                    if sel.limit is not None and len(result.rows) >= sel.limit:
-                        break
-            return result
+        src = self._source(catalog, sel.source)
+        qualifier = sel.source_alias or src.name
+        scope = Scope()
+        fields = [
+            ScopeField(qualifier, c.name, c.sql_type(catalog.types), ["col", c.name], c.key) for c in src.columns
+        ] + [ScopeField(qualifier, n, ty, ["col", n]) for n, ty in PSEUDO.items()]
+        scope.add(qualifier, fields, also=src.name)
+        checker = Checker(scope, windowed=src.windowed)
+        where = checker.condition(sel.where, "WHERE") if sel.where is not None else None
+        names, types, trees = [], [], []
+        for index, item in enumerate(sel.items):
+            if item.star is not None:
+                for c in src.columns:
+                    names.append(c.name)
+                    types.append(c.sql_type(catalog.types).text())
+                    trees.append(["col", c.name])
+                continue
+            tree, ty = checker.check(item.expr)
+            from streams.ksql_compile import _name_for
+
+            names.append(_name_for(item, index, set(names)))
+            types.append(ty.text())
+            trees.append(tree)
+        kind = "push" if sel.emit is not None else "pull"
         if sel.emit == "final":
             raise q.SqlError("Unsupported construct: EMIT FINAL in a transient query (use EMIT CHANGES).")
         result = QueryResult(
@@ -601,40 +1141,86 @@ class KsqlEngine:
             column_names=names,
             column_types=types,
             rows=[],
-            kind="push",
+            kind=kind,
         )
         if on_header:
             on_header(result)
-        wanted = sel.limit if sel.limit is not None else limit
-        stopper = stop or threading.Event()
-        for key, value in self.backend.tail(src.topic, earliest=earliest, stop=stopper, timeout=timeout):
-            row = dict(value) if isinstance(value, dict) else {}
-            row["__key__"] = key
-            if sel.where is not None and not q.evaluate(sel.where, row, _row_lookup(src)):
+        wanted = sel.limit if sel.limit is not None else (limit if kind == "push" else None)
+        if kind == "pull" and src.app:
+            rows: Iterator[dict[str, Any]] = iter(self._pull_materialized(sel, src, where, catalog))
+            if src.app:
+                metrics = self.backend.app_metrics(src.app)
+                result.warnings = _metric_warnings(metrics or {})
+        elif kind == "pull":
+            rows = self._scan_rows(
+                src, catalog, stopper, timeout, earliest=True, to_end=True, table=src.kind == "TABLE"
+            )
+        else:
+            rows = self._scan_rows(src, catalog, stopper, timeout, earliest=earliest, to_end=False, table=False)
+        skipped = 0
+        for row in rows:
+            if row is None:
+                skipped += 1
                 continue
-            values = [_lookup(row, src, f) for f in fields]
+            if where is not None and evaluate(where, {"value": row}) is not True:
+                continue
+            values = [jsonable(evaluate(tr, {"value": row})) for tr in trees]
             result.rows.append(values)
             if on_row:
                 on_row(values)
             if wanted is not None and len(result.rows) >= wanted:
                 stopper.set()
                 break
+        if skipped:
+            result.warnings.append(
+                f"{skipped} record(s) of {src.topic} did not fit the columns of {src.name} and were skipped."
+            )
         return result
 
-    def _pull(self, sel: q.Select, src: Source) -> list[dict[str, Any]]:
-        if src.kind != "TABLE" or not src.app:
-            raise q.SqlError(
-                f"Pull queries read tables built by CREATE TABLE ... AS SELECT; {src.name} is not one.",
-                hint=f"Use a push query: SELECT ... FROM {src.name} EMIT CHANGES;",
-            )
+    def _scan_rows(
+        self,
+        src: Source,
+        catalog: Catalog,
+        stop: threading.Event,
+        timeout: float,
+        *,
+        earliest: bool,
+        to_end: bool,
+        table: bool,
+    ) -> Iterator[dict[str, Any]]:
+        """Rows of a topic (None for a record that does not fit, so it can be counted). A table scan keeps the latest
+        row of each key (a tombstone removes it)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for record in self.backend.scan(src.topic, earliest=earliest, to_end=to_end, stop=stop, timeout=timeout):
+            try:
+                row = build_row(record, src, catalog.types, self.backend.registry_schema)
+            except (RowError, q.SqlError):
+                yield None  # type: ignore[misc]
+                continue
+            if table:
+                key = record.key.hex() if record.key is not None else ""
+                if row is None:
+                    latest.pop(key, None)
+                else:
+                    latest[key] = row
+                continue
+            if row is not None:
+                yield row
+        yield from latest.values()
+
+    def _pull_materialized(
+        self, sel: q.Select, src: Source, where: list[Any] | None, catalog: Catalog
+    ) -> list[dict[str, Any]]:
+        assert src.app is not None
         params: dict[str, Any] = {}
-        key_col = next((c for c in src.columns if c.key), None)
+        keys = src.keys
         for cond in _conjuncts(sel.where):
             if not isinstance(cond, q.Bin) or not isinstance(cond.left, q.Col) or not isinstance(cond.right, q.Lit):
                 continue
             col = cond.left.name.upper()
-            if key_col and col == key_col.name.upper() and cond.op == "=":
-                params["key"] = str(cond.right.value)
+            if len(keys) == 1 and col == keys[0].name.upper() and cond.op == "=":
+                value = cond.right.value
+                params["key"] = value if isinstance(value, str) else json.dumps(jsonable(value))
             elif col == "WINDOWSTART" and isinstance(cond.right.value, int):
                 if cond.op in (">=", ">", "="):
                     params["time_from"] = cond.right.value + (1 if cond.op == ">" else 0)
@@ -643,17 +1229,61 @@ class KsqlEngine:
         rows = self.backend.query_app(src.app, params)
         out = []
         for raw in rows:
-            row = dict(raw)
-            if key_col:
-                row["__key__"] = row.get(key_col.field or key_col.name)
+            row = {c.name: raw.get(c.name) for c in src.columns}
+            for c in src.columns:
+                from streams.sql.evaluate import EvalError, coerce
+
+                with contextlib.suppress(EvalError):
+                    row[c.name] = coerce(row[c.name], c.sql_type(catalog.types).spec_text())
             out.append(row)
         return out
 
+    def _print(
+        self,
+        stmt: q.Print,
+        catalog: Catalog,
+        stop: threading.Event,
+        timeout: float,
+        limit: int | None,
+        on_row: Callable[[list[Any]], None] | None,
+        on_header: Callable[[QueryResult], None] | None,
+    ) -> QueryResult:
+        if self.backend.topic_partitions(stmt.topic) is None:
+            raise NotFound(f"Topic {stmt.topic!r} does not exist.")
+        result = QueryResult(
+            query_id=f"print_{catalog.sequence}",
+            column_names=["ROWTIME", "PARTITION", "KEY", "VALUE"],
+            column_types=["BIGINT", "INTEGER", "STRING", "STRING"],
+            rows=[],
+            kind="print",
+        )
+        if on_header:
+            on_header(result)
+        wanted = stmt.limit if stmt.limit is not None else limit
+        n = 0
+        for record in self.backend.scan(
+            stmt.topic, earliest=stmt.from_beginning, to_end=False, stop=stop, timeout=timeout
+        ):
+            n += 1
+            if (n - 1) % stmt.interval:
+                continue
+            row = [record.timestamp, record.partition, _text(record.key), _text(record.value)]
+            result.rows.append(row)
+            if on_row:
+                on_row(row)
+            if wanted is not None and len(result.rows) >= wanted:
+                stop.set()
+                break
+        return result
 
-class Compiled(BaseModel):
-    spec: StreamSpec
-    columns: list[Column]
-    windowed: bool = False
+
+def _text(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "0x" + raw.hex()
 
 
 def _conjuncts(expr: Any) -> list[Any]:
@@ -662,277 +1292,60 @@ def _conjuncts(expr: Any) -> list[Any]:
     return [] if expr is None else [expr]
 
 
-def _reads_from(catalog: Catalog, sink: Source, name: str) -> bool:
-    try:
-        stmt = q.parse(sink.statement)
-    except q.SqlError:
-        return False
-    if isinstance(stmt, q.CreateAs):
-        sel = stmt.select
-        return sel.source == name or (sel.join is not None and sel.join.table == name)
-    return False
+def _cleanup_notes(done: Any) -> list[str]:
+    """What a deletion left behind, as warnings of the statement."""
+    if done is None or getattr(done, "complete", True):
+        return []
+    return [f"Not everything was deleted: {item}" for item in getattr(done, "remaining", [])]
 
 
-def _schema_type(ctype: str) -> str:
-    return {"VARCHAR": "STRING", "INT": "INTEGER"}.get(ctype, ctype)
-
-
-def _column(src: Source, name: str) -> Column:
-    upper = name.upper()
-    for c in src.columns:
-        if c.name.upper() == upper:
-            return c
-    if upper in WINDOW_FIELDS and src.windowed:
-        return Column(name=upper, type="BIGINT", field=WINDOW_FIELDS[upper])
-    raise q.SqlError(f"Column {name!r} is not in {src.name} (columns: {', '.join(c.name for c in src.columns)}).")
-
-
-def _column_type(src: Source, name: str) -> str:
-    return _schema_type(_column(src, name).type)
-
-
-def _lookup(row: dict[str, Any], src: Source, name: str) -> Any:
-    col = _column(src, name)
-    if col.key and "__key__" in row and src.kind == "STREAM":
-        return row["__key__"]
-    if col.key and src.kind == "TABLE" and not src.app:
-        return row.get("__key__")
-    field = col.field or col.name
-    if field in row:
-        return row[field]
-    lowered = {k.lower(): v for k, v in row.items() if isinstance(k, str)}
-    return lowered.get(field.lower())
-
-
-def _row_lookup(src: Source) -> Callable[[dict[str, Any], q.Col], Any]:
-    return lambda row, col: _lookup(row, src, col.name)
-
-
-def _projection(sel: q.Select, src: Source) -> tuple[list[str], list[str]]:
-    names: list[str] = []
-    fields: list[str] = []
-    for item in sel.items:
-        if item.expr is None:
-            for c in src.columns:
-                names.append(c.name.upper())
-                fields.append(c.name)
-            continue
-        if not isinstance(item.expr, q.Col):
-            raise q.SqlError("Transient queries select columns only (no expressions or functions).")
-        col = _column(src, item.expr.name)
-        names.append((item.alias or col.name).upper())
-        fields.append(col.name)
-    return names, fields
-
-
-def _app_name(name: str) -> str:
-    app = f"ksql-{name.lower()}"
-    if len(app) > 48:
-        raise q.SqlError(f"The name {name} is too long (at most 43 characters).")
-    return app
-
-
-def compile_create_as(stmt: q.CreateAs, catalog: Catalog) -> Compiled:
-    """The stream spec (and output columns) of a CREATE STREAM/TABLE ... AS SELECT."""
-    sel = stmt.select
-    src = catalog.sources.get(sel.source)
-    if src is None:
-        raise NotFound(f"{sel.source} does not exist.", hint="CREATE STREAM ... WITH (KAFKA_TOPIC=...) first.")
-    allowed_props = {"KAFKA_TOPIC", "PARTITIONS", "VALUE_FORMAT", "REPLICAS"}
-    bad = set(stmt.props) - allowed_props
-    if bad:
-        raise q.SqlError(f"Unsupported construct: WITH property {', '.join(sorted(bad))}.")
-    if str(stmt.props.get("VALUE_FORMAT", "JSON")).upper() != "JSON":
-        raise q.SqlError("Unsupported construct: VALUE_FORMAT other than JSON.")
-    if sel.limit is not None:
-        raise q.SqlError("Unsupported construct: LIMIT in a persistent query.")
-    sink_topic = str(stmt.props.get("KAFKA_TOPIC") or stmt.name)
-    sink: dict[str, Any] = {"topic": sink_topic}
-    if "PARTITIONS" in stmt.props:
-        sink["partitions"] = int(stmt.props["PARTITIONS"])
-    if "REPLICAS" in stmt.props:
-        sink["replication_factor"] = int(stmt.props["REPLICAS"])
-    spec: dict[str, Any] = {
-        "name": _app_name(stmt.name),
-        "source": {"topic": src.topic, **({"timestamp_field": src.timestamp} if src.timestamp else {})},
-        "sink": sink,
-        "steps": [],
-    }
-    aliases = {sel.source, *([sel.source_alias] if sel.source_alias else [])}
-
-    def resolve_value(col: q.Col) -> str:
-        if col.qualifier and col.qualifier not in aliases:
-            raise q.SqlError(f"Unknown qualifier {col.qualifier} in {col.qualifier}.{col.name}.")
-        c = _column(src, col.name)
-        return "key" if c.key else f"value.{c.name}"
-
-    if sel.where is not None:
-        spec["steps"].append({"op": "filter", "expr": q.to_cel(sel.where, resolve_value)})
-    has_aggs = any(
-        isinstance(i.expr, q.Func) and i.expr.name in ("COUNT", "SUM", "MIN", "MAX", "AVG") for i in sel.items
-    )
-    if src.kind == "TABLE":
-        raise q.SqlError(
-            f"Unsupported construct: a persistent query reading the TABLE {src.name} (only streams are read).",
-            hint="Read a STREAM; tables are joined (JOIN) or queried (pull query).",
+def _metric_warnings(metrics: dict[str, Any]) -> list[str]:
+    out = []
+    if metrics.get("failed_records"):
+        recent = "; ".join((metrics.get("recent_failures") or [])[-3:])
+        out.append(f"{metrics['failed_records']} record(s) failed and are missing from the results (e.g. {recent}).")
+    if metrics.get("late_records"):
+        out.append(f"{metrics['late_records']} record(s) came after their window's grace period and were not counted.")
+    if metrics.get("dropped_records"):
+        out.append(
+            f"Kafka Streams dropped {metrics['dropped_records']} record update(s) (expired windows, bad records)."
         )
-    if sel.group_by or has_aggs or sel.window:
-        if stmt.kind != "TABLE":
-            raise q.SqlError("Aggregations (GROUP BY) create a TABLE: use CREATE TABLE ... AS SELECT.")
-        if sel.join:
-            raise q.SqlError("Unsupported construct: JOIN together with GROUP BY in one query.")
-        return _compile_aggregate(stmt, sel, src, spec, resolve_value)
-    if stmt.kind == "TABLE":
-        raise q.SqlError("CREATE TABLE ... AS SELECT needs GROUP BY (aggregations).")
-    if sel.emit == "final":
-        raise q.SqlError("EMIT FINAL needs a windowed aggregation.")
-    if sel.join:
-        return _compile_join(stmt, sel, src, spec, catalog)
-    columns: list[Column] = []
-    if any(i.expr is None for i in sel.items):
-        if len(sel.items) != 1:
-            raise q.SqlError("Unsupported construct: * together with other columns.")
-        columns = [c.model_copy() for c in src.columns]
-    else:
-        fields: dict[str, str] = {}
-        for n, item in enumerate(sel.items):
-            name = item.alias or (item.expr.name if isinstance(item.expr, q.Col) else f"KSQL_COL_{n}")
-            fields[name] = q.to_cel(item.expr, resolve_value)
-            ctype = _column(src, item.expr.name).type if isinstance(item.expr, q.Col) else "DOUBLE"
-            columns.append(Column(name=name, type=ctype))
-        spec["steps"].append({"op": "select", "fields": fields})
-    return Compiled(spec=parse_spec(spec), columns=columns)
-
-
-def _compile_aggregate(
-    stmt: q.CreateAs, sel: q.Select, src: Source, spec: dict[str, Any], resolve: Callable[[q.Col], str]
-) -> Compiled:
-    if len(sel.group_by) != 1:
-        raise q.SqlError("Unsupported construct: GROUP BY on more (or fewer) than one column.")
-    group = sel.group_by[0]
-    gcol = _column(src, group.name)
-    key_field = gcol.name
-    columns: list[Column] = []
-    aggregations = []
-    for n, item in enumerate(sel.items):
-        expr = item.expr
-        if expr is None:
-            raise q.SqlError("Unsupported construct: SELECT * in an aggregation.")
-        if isinstance(expr, q.Col):
-            if expr.name.upper() in WINDOW_FIELDS:
-                if sel.window is None:
-                    raise q.SqlError(f"{expr.name.upper()} needs a WINDOW clause.")
-                continue
-            if expr.name.upper() != gcol.name.upper():
-                raise q.SqlError(f"Non-aggregate column {expr.name} must be the GROUP BY column.")
-            if item.alias:
-                key_field = item.alias
-            continue
-        if not isinstance(expr, q.Func) or expr.name not in ("COUNT", "SUM", "MIN", "MAX", "AVG"):
-            raise q.SqlError("Aggregation queries select the GROUP BY column and COUNT/SUM/MIN/MAX/AVG only.")
-        name = item.alias or f"KSQL_COL_{n}"
-        agg: dict[str, Any] = {"name": name, "op": expr.name.lower()}
-        if expr.star:
-            if expr.name != "COUNT":
-                raise q.SqlError(f"{expr.name}(*) is not valid; only COUNT(*).")
-        else:
-            if len(expr.args) != 1:
-                raise q.SqlError(f"{expr.name}() takes one argument.")
-            agg["expr"] = q.to_cel(expr.args[0], resolve)
-        aggregations.append(agg)
-        columns.append(Column(name=name, type="BIGINT" if expr.name == "COUNT" else "DOUBLE"))
-    if not aggregations:
-        raise q.SqlError("An aggregation query needs at least one of COUNT, SUM, MIN, MAX, AVG.")
-    aggregate: dict[str, Any] = {
-        "group_by": "key" if gcol.key else f"value.{gcol.name}",
-        "key_field": key_field,
-        "aggregations": aggregations,
-        "emit": sel.emit or "changes",
-    }
-    windowed = sel.window is not None
-    if sel.window is not None:
-        w = sel.window
-        window: dict[str, Any] = {"type": w.type}
-        if w.type == "session":
-            window["gap_ms"] = w.size_ms
-        else:
-            window["size_ms"] = w.size_ms
-        if w.advance_ms is not None:
-            window["advance_ms"] = w.advance_ms
-        if w.grace_ms is not None:
-            window["grace_ms"] = w.grace_ms
-        aggregate["window"] = window
-    elif sel.emit == "final":
-        raise q.SqlError("EMIT FINAL needs a WINDOW clause.")
-    spec["aggregate"] = aggregate
-    key = Column(name=key_field, type=gcol.type, key=True)
-    bounds = [Column(name=n, type="BIGINT", field=f) for n, f in WINDOW_FIELDS.items()] if windowed else []
-    return Compiled(spec=parse_spec(spec), columns=[key, *bounds, *columns], windowed=windowed)
-
-
-def _compile_join(stmt: q.CreateAs, sel: q.Select, src: Source, spec: dict[str, Any], catalog: Catalog) -> Compiled:
-    join = sel.join
-    assert join is not None
-    table = catalog.sources.get(join.table)
-    if table is None:
-        raise NotFound(f"{join.table} does not exist.")
-    if table.kind != "TABLE":
-        raise q.SqlError("Unsupported construct: stream-stream joins in SQL (join a TABLE; the spec API has them).")
-    left_names = {sel.source, *([sel.source_alias] if sel.source_alias else [])}
-    right_names = {join.table, *([join.alias] if join.alias else [])}
-
-    def side(col: q.Col) -> tuple[str, Column]:
-        if col.qualifier in left_names:
-            return "left", _column(src, col.name)
-        if col.qualifier in right_names:
-            return "right", _column(table, col.name)
-        if col.qualifier is not None:
-            raise q.SqlError(f"Unknown qualifier {col.qualifier}.")
-        in_left = any(c.name.upper() == col.name.upper() for c in src.columns)
-        in_right = any(c.name.upper() == col.name.upper() for c in table.columns)
-        if in_left and in_right:
-            raise q.SqlError(f"Column {col.name} is ambiguous: qualify it (e.g. {sel.source_alias or sel.source}.x).")
-        return ("left", _column(src, col.name)) if in_left else ("right", _column(table, col.name))
-
-    a, b = side(join.on_left), side(join.on_right)
-    if a[0] == b[0]:
-        raise q.SqlError("JOIN ... ON must compare a stream column with the table's key column.")
-    stream_col, table_col = (a[1], b[1]) if a[0] == "left" else (b[1], a[1])
-    if not table_col.key:
-        raise q.SqlError(f"The join must be on {table.name}'s PRIMARY KEY column, not {table_col.name}.")
-    if not stream_col.key:
-        spec["steps"].append({"op": "set_key", "expr": f"value.{stream_col.name}"})
-    if sel.where is not None:
-        for cond_col in _columns_of(sel.where):
-            if side(cond_col)[0] == "right":
-                raise q.SqlError("Unsupported construct: WHERE on the table's columns in a join.")
-    select: dict[str, str] = {}
-    columns: list[Column] = []
-    if any(i.expr is None for i in sel.items):
-        raise q.SqlError("Unsupported construct: SELECT * in a join (name the columns).")
-    for item in sel.items:
-        if not isinstance(item.expr, q.Col):
-            raise q.SqlError("Join queries select columns only.")
-        where, col = side(item.expr)
-        name = item.alias or col.name
-        select[name] = "key" if col.key else f"{where}.{col.name}"
-        columns.append(Column(name=name, type=col.type))
-    spec["join"] = {"kind": "table", "topic": table.topic, "type": "left" if join.left else "inner", "select": select}
-    return Compiled(spec=parse_spec(spec), columns=columns)
-
-
-def _columns_of(expr: Any) -> list[q.Col]:
-    if isinstance(expr, q.Col):
-        return [expr]
-    out: list[q.Col] = []
-    for attr in ("left", "right", "expr"):
-        if hasattr(expr, attr):
-            out += _columns_of(getattr(expr, attr))
-    for item in getattr(expr, "items", []) or []:
-        out += _columns_of(item)
-    for item in getattr(expr, "args", []) or []:
-        out += _columns_of(item)
     return out
+
+
+def _schema_json(ty: t.SqlType) -> dict[str, Any]:
+    if ty.base == "STRUCT":
+        return {
+            "type": "STRUCT",
+            "fields": [{"name": n, "schema": _schema_json(ft)} for n, ft in ty.fields],
+            "memberSchema": None,
+        }
+    if ty.base == "ARRAY":
+        return {"type": "ARRAY", "fields": None, "memberSchema": _schema_json(ty.element or t.STRING)}
+    if ty.base == "MAP":
+        return {"type": "MAP", "fields": None, "memberSchema": _schema_json(ty.value or t.STRING)}
+    out: dict[str, Any] = {"type": ty.text().split("(")[0], "fields": None, "memberSchema": None}
+    if ty.base == "DECIMAL":
+        out["parameters"] = {"precision": ty.precision, "scale": ty.scale}
+    return out
+
+
+def _describe_function(name: str, text: str) -> dict[str, Any]:
+    found = fns.describe(name.upper())
+    if found is None:
+        raise NotFound(f"Can't find any functions with the name '{name}'.", hint="SHOW FUNCTIONS; lists them.")
+    kind = "AGGREGATE" if isinstance(found, fns.Aggregate) else "SCALAR"
+    return {
+        "@type": "describe_function",
+        "statementText": text,
+        "name": found.name,
+        "description": found.description,
+        "author": "kafka-streaming-agent",
+        "version": "",
+        "path": "internal",
+        "type": kind,
+        "functions": [{"arguments": [], "returnType": "", "description": found.description, "argumentTypes": []}],
+    }
 
 
 def dumps(obj: Any) -> str:

@@ -1,11 +1,15 @@
-"""Runner processes: one JVM per deployed application, launched, watched, stopped and reattached from disk.
+"""Runner processes: each deployed application runs as one or more instances (Kafka Streams instances sharing one
+application.id and its partitions), each a JVM under a supervisor (``streams.supervisor``) that restarts it with
+backoff when it crashes. Launched, watched, stopped and reattached from disk.
 
-Layout (``<data_dir>/streams/apps/<name>/``): ``spec.json`` (what the runner executes), ``client.properties``
-(connection settings, mode 0600), ``app.json`` (the record below), ``runner.log``, ``port.json`` (written by the
-runner once its HTTP endpoint listens) and ``state/`` (RocksDB stores). Runners are started in their own session, so
-they outlive the MCP server; a restarted server reads ``app.json`` and talks to them again.
+Layout (``<data_dir>/streams/apps/<name>/``): ``spec.json`` (what the runners execute), ``client.properties``
+(connection settings, mode 0600), ``app.json`` (the record below); per instance (instance 0 in the folder itself,
+instance i in ``instance-<i>/``): ``runner.log``, ``port.json`` (written by the runner once its HTTP endpoint listens),
+``supervisor.json`` (its supervisor's state: restarts, last exit) and ``state/`` (RocksDB stores). Supervisors and
+runners are started in their own session, so they outlive the MCP server; a restarted server reads the files and
+talks to them again.
 
-Each live runner also has an entry in a machine-wide index (``$KAFKA_AGENT_DATA_DIR`` or the default data folder,
+Each live instance also has an entry in a machine-wide index (``$KAFKA_AGENT_DATA_DIR`` or the default data folder,
 ``streams-index/``), so ``kafka-agent dev-cluster down`` can stop the runners of the cluster it stops:
 ``stop_for_cluster(bootstrap_servers)``.
 """
@@ -18,6 +22,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,10 +40,25 @@ if TYPE_CHECKING:
     from core.gate import Permit
 
 JAVA_DIR = Path(__file__).resolve().parent / "java"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNNER_MAIN = "io.ksa.streams.Runner"
 RUNNER_MARK = "-Dksa.streams.runner="
+SUPERVISOR_MODULE = "streams.supervisor"
 
-Status = Literal["starting", "running", "stopped", "failed"]
+Status = Literal["starting", "running", "restarting", "stopped", "failed"]
+
+
+class InstanceRecord(BaseModel):
+    """One runner instance of an application."""
+
+    index: int
+    status: Status = "starting"
+    pid: int | None = Field(None, description="The runner JVM.")
+    supervisor_pid: int | None = None
+    port: int | None = None
+    restarts: int = Field(0, description="Times its supervisor restarted the runner after it stopped unexpectedly.")
+    last_exit: str | None = Field(None, description="How the runner last stopped unexpectedly, and when.")
+    dir: str
 
 
 class RunnerRecord(BaseModel):
@@ -48,9 +68,11 @@ class RunnerRecord(BaseModel):
     application_id: str
     cluster: str
     bootstrap_servers: str
-    pid: int | None = None
+    pid: int | None = Field(None, description="The first running instance's runner JVM.")
     port: int | None = None
     status: Status = "starting"
+    restarts: int = Field(0, description="Restarts by the supervisors, all instances together.")
+    instances: list[InstanceRecord] = Field(default_factory=list)
     started_at: str | None = None
     stopped_at: str | None = None
     exit_note: str | None = Field(None, description="Why it stopped, when known.")
@@ -72,18 +94,20 @@ def runner_classpath() -> str:
     return f"{jar}{os.pathsep}{lib}/*"
 
 
-def java_command(*args: str, heap: str = "256m", name: str = "") -> list[str]:
+def java_command(*args: str, heap: str = "256m", name: str = "", main: str = RUNNER_MAIN) -> list[str]:
     java = shutil.which("java")
     if java is None:
         raise ConfigError("Java is not on PATH.", hint="Install Java 17 to run stream applications.")
     cmd = [java, f"-Xmx{heap}", "-XX:+UseSerialGC", "-Djava.awt.headless=true"]
     if not name:
-        cmd.append("-XX:TieredStopAtLevel=1")  # a short-lived describe: start fast
-    return [*cmd, f"{RUNNER_MARK}{name}", "-cp", runner_classpath(), RUNNER_MAIN, *args]
+        cmd.append("-XX:TieredStopAtLevel=1")  # a short-lived describe or simulation: start fast
+    return [*cmd, f"{RUNNER_MARK}{name}", "-cp", runner_classpath(), main, *args]
 
 
-def java_client_properties(cfg: ClusterConfig, *, replication_factor: int | None = None) -> dict[str, str]:
-    """Kafka Java client properties equivalent to the cluster's librdkafka settings."""
+def java_client_properties(
+    cfg: ClusterConfig, *, replication_factor: int | None = None, threads: int | None = None
+) -> dict[str, str]:
+    """Kafka Java client properties equivalent to the cluster's librdkafka settings (plus the registry's, for Avro)."""
     props = {"bootstrap.servers": cfg.bootstrap_servers, "security.protocol": cfg.security_protocol}
     if cfg.sasl_mechanism:
         props["sasl.mechanism"] = cfg.sasl_mechanism
@@ -101,18 +125,31 @@ def java_client_properties(cfg: ClusterConfig, *, replication_factor: int | None
         props["ssl.truststore.location"] = cfg.ssl_ca_location
     if replication_factor is not None:
         props["replication.factor"] = str(replication_factor)
+    if threads is not None:
+        props["num.stream.threads"] = str(threads)
+    if cfg.schema_registry_url:
+        props["ksa.schema.registry.url"] = cfg.schema_registry_url
+        if cfg.schema_registry_username and cfg.schema_registry_password is not None:
+            secret = cfg.schema_registry_password.get_secret_value()
+            props["ksa.schema.registry.basic.auth"] = f"{cfg.schema_registry_username}:{secret}"
     return props
 
 
-def _is_runner(pid: int) -> bool:
+def _cmdline(pid: int) -> bytes:
     try:
-        return RUNNER_MAIN.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return False
+        return b""
+
+
+def _is_runner(pid: int) -> bool:
+    """Our own runner JVM or its supervisor (never signal a pid that was reused by something else)."""
+    cmd = _cmdline(pid)
+    return RUNNER_MAIN.encode() in cmd or SUPERVISOR_MODULE.encode() in cmd
 
 
 def terminate(pid: int | None, *, timeout: float = 30.0, hard: bool = False) -> None:
-    """SIGTERM (or SIGKILL when hard), wait, then SIGKILL. Only ever our own runner processes."""
+    """SIGTERM (or SIGKILL when hard), wait, then SIGKILL. Only ever our own runner or supervisor processes."""
     if not pid_alive(pid) or pid is None or not _is_runner(pid):
         return
     with contextlib.suppress(ProcessLookupError):
@@ -127,6 +164,14 @@ def terminate(pid: int | None, *, timeout: float = 30.0, hard: bool = False) -> 
             time.sleep(0.05)
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 # --- the machine-wide index (for dev-cluster down) --------------------------------------------------------------
 
 
@@ -135,12 +180,18 @@ def index_dir() -> Path:
     return (Path(base) if base else default_data_dir()) / "streams-index"
 
 
-def _index_add(record: RunnerRecord) -> None:
+def _index_add(record: RunnerRecord, instance: InstanceRecord) -> None:
     folder = index_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    entry = {"pid": record.pid, "name": record.name, "bootstrap_servers": record.bootstrap_servers}
-    entry["app_dir"] = record.app_dir
-    (folder / f"{record.pid}.json").write_text(json.dumps(entry), encoding="utf-8")
+    entry = {
+        "pid": instance.supervisor_pid,
+        "runner_pid": instance.pid,
+        "name": record.name,
+        "instance": instance.index,
+        "bootstrap_servers": record.bootstrap_servers,
+        "app_dir": record.app_dir,
+    }
+    (folder / f"{instance.supervisor_pid}.json").write_text(json.dumps(entry), encoding="utf-8")
 
 
 def _index_remove(pid: int | None) -> None:
@@ -156,13 +207,17 @@ def stop_for_cluster(bootstrap_servers: str, *, progress: Callable[[str], None] 
         return 0
     wanted = {a.strip() for a in bootstrap_servers.split(",") if a.strip()}
     stopped = 0
+    apps: set[Path] = set()
     for path in folder.glob("*.json"):
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        pid = entry.get("pid")
-        if not pid_alive(pid):
+        pid, runner_pid = entry.get("pid"), entry.get("runner_pid")
+        runner_pid = _read_json(
+            _instance_dir(Path(entry.get("app_dir", "")), entry.get("instance", 0)) / "port.json"
+        ).get("pid", runner_pid)
+        if not pid_alive(pid) and not pid_alive(runner_pid):
             with contextlib.suppress(OSError):
                 path.unlink()
             continue
@@ -170,18 +225,27 @@ def stop_for_cluster(bootstrap_servers: str, *, progress: Callable[[str], None] 
         if not wanted & addresses:
             continue
         if progress:
-            progress(f"stopping stream runner {entry.get('name')} (pid {pid})")
+            progress(f"stopping stream runner {entry.get('name')} (pid {runner_pid or pid})")
         terminate(pid, timeout=30)
+        terminate(runner_pid, timeout=30)
         with contextlib.suppress(OSError):
             path.unlink()
-        record_path = Path(entry.get("app_dir", "")) / "app.json"
+        apps.add(Path(entry.get("app_dir", "")))
+        stopped += 1
+    for app_dir in apps:
+        record_path = app_dir / "app.json"
         with contextlib.suppress(OSError, ValueError):
             record = RunnerRecord.model_validate_json(record_path.read_text(encoding="utf-8"))
             record.status, record.stopped_at, record.exit_note = "stopped", _now(), "stopped by dev-cluster down"
-            record.pid = None
+            record.pid = record.port = None
+            for inst in record.instances:
+                inst.status, inst.pid, inst.supervisor_pid, inst.port = "stopped", None, None, None
             record_path.write_text(record.model_dump_json(indent=2), encoding="utf-8")
-        stopped += 1
     return stopped
+
+
+def _instance_dir(app_dir: Path, index: int) -> Path:
+    return app_dir if index == 0 else app_dir / f"instance-{index}"
 
 
 # --- the manager ---------------------------------------------------------------------------------------------
@@ -202,6 +266,9 @@ class StreamsManager:
     def app_dir(self, name: str) -> Path:
         return self.root / name
 
+    def instance_dir(self, name: str, index: int) -> Path:
+        return _instance_dir(self.app_dir(name), index)
+
     def _record_path(self, name: str) -> Path:
         return self.app_dir(name) / "app.json"
 
@@ -213,6 +280,9 @@ class StreamsManager:
 
     def load_spec(self, name: str) -> StreamSpec:
         return StreamSpec.model_validate_json((self.app_dir(name) / "spec.json").read_text(encoding="utf-8"))
+
+    def exists(self, name: str) -> bool:
+        return self._record_path(name).exists()
 
     def get(self, name: str) -> RunnerRecord:
         path = self._record_path(name)
@@ -231,19 +301,67 @@ class StreamsManager:
                 out.append(self._refresh(RunnerRecord.model_validate_json(path.read_text(encoding="utf-8"))))
         return out
 
+    def _refresh_instance(self, record: RunnerRecord, inst: InstanceRecord) -> None:
+        """An instance as its supervisor and runner say it is now."""
+        if inst.status in ("stopped",):
+            return
+        folder = Path(inst.dir)
+        sup = _read_json(folder / "supervisor.json")
+        port = _read_json(folder / "port.json")
+        supervisor_alive = pid_alive(inst.supervisor_pid) and _is_runner(inst.supervisor_pid or 0)
+        child = sup.get("child_pid") if supervisor_alive else inst.pid
+        inst.restarts = int(sup.get("restarts", inst.restarts))
+        if sup.get("last_exit"):
+            inst.last_exit = f"{sup['last_exit']} at {sup.get('last_exit_at')}"
+        if child and pid_alive(child) and port.get("pid") == child:
+            inst.status, inst.pid, inst.port = "running", child, int(port["port"])
+        elif supervisor_alive:
+            # between a crash and the restart (backoff), or a runner starting
+            inst.status = "restarting" if inst.restarts or sup.get("state") == "backoff" else "starting"
+            inst.pid, inst.port = (child if pid_alive(child) else None), None
+        elif inst.status in ("running", "starting", "restarting"):
+            if inst.pid and pid_alive(inst.pid) and _is_runner(inst.pid):
+                return  # its supervisor was killed, but the runner still runs
+            _index_remove(inst.supervisor_pid)
+            inst.status, inst.pid, inst.port, inst.supervisor_pid = "failed", None, None, None
+            if sup.get("state") == "gave_up":
+                note = (
+                    f"the supervisor gave up after {sup.get('failures_in_row')} failed starts ({sup.get('last_exit')})"
+                )
+            else:
+                note = self.last_error(record.name, inst.index) or "the runner and its supervisor exited"
+            record.exit_note = note
+
     def _refresh(self, record: RunnerRecord) -> RunnerRecord:
-        """Reattach: a record whose process is gone becomes stopped/failed, with the log's last error."""
-        if record.status in ("running", "starting") and not pid_alive(record.pid):
-            _index_remove(record.pid)
+        """Reattach: each instance's state from its supervisor and runner; the application's from its instances."""
+        if not record.instances:
+            return record
+        before = record.model_dump_json()
+        for inst in record.instances:
+            self._refresh_instance(record, inst)
+        states = [i.status for i in record.instances]
+        if "running" in states:
+            record.status = "running"
+        elif "restarting" in states:
+            record.status = "restarting"
+        elif "starting" in states:
+            record.status = "starting"
+        elif "failed" in states:
             record.status = "failed"
-            record.exit_note = self.last_error(record.name) or "the runner process exited"
-            record.stopped_at = record.stopped_at or _now()
-            record.pid = None
+        else:
+            record.status = "stopped"
+        running = [i for i in record.instances if i.status == "running"]
+        record.pid = running[0].pid if running else None
+        record.port = running[0].port if running else None
+        record.restarts = sum(i.restarts for i in record.instances)
+        if record.status == "failed" and not record.stopped_at:
+            record.stopped_at = _now()
+        if record.model_dump_json() != before:
             self._save(record)
         return record
 
-    def log_tail(self, name: str, lines: int = 50) -> list[str]:
-        path = self.app_dir(name) / "runner.log"
+    def log_tail(self, name: str, lines: int = 50, instance: int = 0) -> list[str]:
+        path = self.instance_dir(name, instance) / "runner.log"
         if not path.exists():
             return []
         with path.open("rb") as fh:
@@ -253,28 +371,38 @@ class StreamsManager:
             text = fh.read().decode("utf-8", "replace")
         return text.splitlines()[-lines:]
 
-    def last_error(self, name: str) -> str | None:
-        for line in reversed(self.log_tail(name, 400)):
-            if " ERROR " in line or "Exception" in line or "failed" in line:
+    def last_error(self, name: str, instance: int = 0) -> str | None:
+        for line in reversed(self.log_tail(name, 400, instance)):
+            if " ERROR " in line or "Exception" in line or "failed" in line or "giving up" in line:
                 return line[:500]
         return None
 
     # lifecycle
 
-    def describe(self, spec: StreamSpec, *, timeout: float = 60.0) -> str:
-        """The topology description, from the runner's own builder (no Kafka connection)."""
+    def describe(self, spec: StreamSpec | list[StreamSpec], *, timeout: float = 60.0) -> str:
+        """The topology description of one spec, or of several in one JVM, from the runner's own builder (no Kafka
+        connection): a spec the runner cannot build is refused here, naming the problem."""
+        specs = spec if isinstance(spec, list) else [spec]
         folder = self.root.parent / "dry-run"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{spec.name}-{os.getpid()}.json"
-        path.write_text(spec.model_dump_json(exclude_none=True), encoding="utf-8")
+        paths: list[Path] = []
+        for item in specs:
+            path = folder / f"{item.name}-{os.getpid()}-{len(paths)}.json"
+            path.write_text(item.model_dump_json(exclude_none=True), encoding="utf-8")
+            paths.append(path)
         try:
             proc = subprocess.run(
-                java_command("--describe", str(path)), capture_output=True, text=True, timeout=timeout, check=False
+                java_command("--describe", os.pathsep.join(str(p) for p in paths)),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise OperationTimeout("Building the topology took too long.") from None
         finally:
-            path.unlink(missing_ok=True)
+            for path in paths:
+                path.unlink(missing_ok=True)
         if proc.returncode != 0:
             detail = next(
                 (ln for ln in proc.stderr.splitlines() if "IllegalArgumentException" in ln),
@@ -290,15 +418,16 @@ class StreamsManager:
         cfg: ClusterConfig,
         *,
         replication_factor: int | None = None,
+        instances: int = 1,
         wait_s: float = 60.0,
     ) -> RunnerRecord:
-        """Start (or restart) the runner of ``spec`` (``permit``: ``stream.deploy`` of it); returns once its HTTP
-        endpoint answers."""
+        """Start (or restart) ``instances`` supervised runners of ``spec`` (``permit``: ``stream.deploy`` of it);
+        returns once every instance's HTTP endpoint answers. A runner that exits while starting fails the launch."""
         permit.require("stream.deploy", spec.name)
         folder = self.app_dir(spec.name)
         if self._record_path(spec.name).exists():
             old = self.get(spec.name)
-            if old.status in ("running", "starting"):
+            if old.status in ("running", "starting", "restarting"):
                 raise Conflict(
                     f"Stream application {spec.name!r} is already running (pid {old.pid}).",
                     hint="Stop it with kafka_stream_stop first, or deploy under another name.",
@@ -309,87 +438,146 @@ class StreamsManager:
                     hint="Delete it first, or use another name.",
                 )
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "state").mkdir(exist_ok=True)
         (folder / "spec.json").write_text(spec.model_dump_json(exclude_none=True, indent=2), encoding="utf-8")
         props_path = folder / "client.properties"
-        props = java_client_properties(cfg, replication_factor=replication_factor)
+        props = java_client_properties(
+            cfg, replication_factor=replication_factor, threads=self.settings.streams_threads
+        )
         fd = os.open(props_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for k, v in props.items():
                 fh.write(f"{k}={_escape_property(v)}\n")
+        record = RunnerRecord(
+            name=spec.name,
+            application_id=spec.application_id or f"ksa-{spec.name}",
+            cluster=cfg.name,
+            bootstrap_servers=cfg.bootstrap_servers,
+            status="starting",
+            started_at=_now(),
+            app_dir=str(folder),
+        )
+        for index in range(instances):
+            record.instances.append(self._start_instance(record, spec, index, props_path))
+        self._save(record)
+        deadline = time.monotonic() + wait_s
+        pending = list(record.instances)
+        while pending and time.monotonic() < deadline:
+            for inst in list(pending):
+                sup = _read_json(Path(inst.dir) / "supervisor.json")
+                port = _read_json(Path(inst.dir) / "port.json")
+                if (
+                    int(sup.get("restarts", 0)) > 0
+                    or sup.get("state") == "gave_up"
+                    or not pid_alive(inst.supervisor_pid)
+                ):
+                    note = self.last_error(spec.name, inst.index) or str(sup.get("last_exit") or "it exited")
+                    self._abort(record)
+                    raise ConfigError(
+                        f"The runner for {spec.name!r} exited at start: {note}",
+                        hint="See kafka_stream_status or `kafka-agent streams logs` for the full log.",
+                    )
+                if port.get("pid") and port.get("pid") == sup.get("child_pid"):
+                    inst.status, inst.pid, inst.port = "running", int(port["pid"]), int(port["port"])
+                    pending.remove(inst)
+            time.sleep(0.2)
+        if pending:
+            self._abort(record)
+            record.exit_note = "start timed out"
+            self._save(record)
+            raise OperationTimeout(f"The runner for {spec.name!r} did not start within {wait_s:.0f}s.")
+        return self._refresh(record)
+
+    def _start_instance(self, record: RunnerRecord, spec: StreamSpec, index: int, props_path: Path) -> InstanceRecord:
+        folder = self.instance_dir(spec.name, index)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "state").mkdir(exist_ok=True)
         port_file = folder / "port.json"
         port_file.unlink(missing_ok=True)
-        cmd = java_command(
+        (folder / "supervisor.json").unlink(missing_ok=True)
+        runner = java_command(
             "--spec",
-            str(folder / "spec.json"),
+            str(self.app_dir(spec.name) / "spec.json"),
             "--config",
             str(props_path),
             "--state-dir",
             str(folder / "state"),
             "--port-file",
             str(port_file),
+            "--host",
+            self.settings.streams_host,
+            heap=self.settings.streams_heap,
             name=spec.name,
         )
-        with (folder / "runner.log").open("ab") as log:
-            log.write(f"\n=== {_now()} starting runner for {spec.name} ===\n".encode())
+        log_path = folder / "runner.log"
+        supervised = [
+            sys.executable,
+            "-m",
+            SUPERVISOR_MODULE,
+            "--dir",
+            str(folder),
+            "--log",
+            str(log_path),
+            "--max-restarts",
+            str(self.settings.streams_max_restarts),
+            "--",
+            *runner,
+        ]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO_ROOT), env.get("PYTHONPATH", "")] if p)
+        with log_path.open("ab") as log:
+            log.write(f"\n=== {_now()} starting runner for {spec.name} (instance {index}) ===\n".encode())
             log.flush()
             proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, cwd=folder
+                supervised,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                cwd=folder,
+                env=env,
             )
-        record = RunnerRecord(
-            name=spec.name,
-            application_id=spec.application_id or f"ksa-{spec.name}",
-            cluster=cfg.name,
-            bootstrap_servers=cfg.bootstrap_servers,
-            pid=proc.pid,
-            status="starting",
-            started_at=_now(),
-            app_dir=str(folder),
-        )
-        self._save(record)
-        _index_add(record)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                _index_remove(proc.pid)
-                record.status, record.pid, record.stopped_at = "failed", None, _now()
-                record.exit_note = self.last_error(spec.name) or f"exited with code {proc.returncode}"
-                self._save(record)
-                raise ConfigError(
-                    f"The runner for {spec.name!r} exited at start: {record.exit_note}",
-                    hint="See kafka_stream_status or `kafka-agent streams logs` for the full log.",
-                )
-            if port_file.exists():
-                with contextlib.suppress(ValueError, OSError):
-                    record.port = int(json.loads(port_file.read_text(encoding="utf-8"))["port"])
-                    record.status = "running"
-                    self._save(record)
-                    return record
-            time.sleep(0.2)
-        terminate(proc.pid, timeout=10)
-        _index_remove(proc.pid)
-        record.status, record.pid, record.stopped_at, record.exit_note = "failed", None, _now(), "start timed out"
-        self._save(record)
-        raise OperationTimeout(f"The runner for {spec.name!r} did not start within {wait_s:.0f}s.")
+        inst = InstanceRecord(index=index, supervisor_pid=proc.pid, dir=str(folder))
+        _index_add(record, inst)
+        return inst
 
-    def stop(self, permit: Permit, name: str, *, hard: bool = False, timeout: float = 30.0) -> RunnerRecord:
-        """Stop the runner (``permit``: ``stream.stop`` of it); its state, offsets and internal topics stay."""
+    def _abort(self, record: RunnerRecord) -> None:
+        for inst in record.instances:
+            self._stop_instance(inst, timeout=10)
+            inst.status = "failed"
+        record.status, record.pid, record.port, record.stopped_at = "failed", None, None, _now()
+        record.exit_note = record.exit_note or "failed at start"
+        self._save(record)
+
+    def _stop_instance(self, inst: InstanceRecord, *, timeout: float, hard: bool = False) -> None:
+        sup = _read_json(Path(inst.dir) / "supervisor.json")
+        runner = sup.get("child_pid") or inst.pid
+        terminate(inst.supervisor_pid, timeout=timeout, hard=hard)
+        terminate(runner, timeout=timeout, hard=hard)  # normally gone with its supervisor
+        _index_remove(inst.supervisor_pid)
+        inst.status, inst.pid, inst.port, inst.supervisor_pid = "stopped", None, None, None
+
+    def stop(
+        self, permit: Permit, name: str, *, hard: bool = False, timeout: float = 30.0, instance: int | None = None
+    ) -> RunnerRecord:
+        """Stop the application's runners (or one instance; ``permit``: ``stream.stop`` of it); its state, offsets
+        and internal topics stay. A clean stop closes Kafka Streams, which leaves the consumer group."""
         permit.require("stream.stop", name)
         record = self.get(name)
-        if record.pid:
-            terminate(record.pid, timeout=timeout, hard=hard)
-            _index_remove(record.pid)
-        record.status, record.pid, record.port = "stopped", None, None
-        record.stopped_at, record.exit_note = _now(), "stopped on request"
+        for inst in record.instances:
+            if instance is None or inst.index == instance:
+                self._stop_instance(inst, timeout=timeout, hard=hard)
+        if instance is None or all(i.status == "stopped" for i in record.instances):
+            record.status, record.pid, record.port = "stopped", None, None
+            record.stopped_at, record.exit_note = _now(), "stopped on request"
         self._save(record)
-        return record
+        return self._refresh(record)
 
     def remove(self, permit: Permit, name: str) -> None:
-        """Stop the runner when it runs and delete its folder (``permit``: ``stream.delete`` of it, which implies
-        ``stream.stop``)."""
+        """Stop the runners when they run and delete the folder (``permit``: ``stream.delete`` of the application,
+        which implies ``stream.stop``)."""
         permit.require("stream.delete", name)
         record = self.get(name)
-        if record.status in ("running", "starting"):
+        if record.status in ("running", "starting", "restarting"):
             self.stop(permit, name)
         shutil.rmtree(self.app_dir(name), ignore_errors=True)
 
@@ -402,9 +590,11 @@ class StreamsManager:
         if record.status != "running" or record.port is None:
             raise Conflict(
                 f"Stream application {name!r} is {record.status}, so it cannot answer.",
-                hint="Start it again with kafka_stream_deploy (same spec) and retry.",
+                hint="Start it again with kafka_stream_deploy (same spec) and retry."
+                if record.status != "restarting"
+                else "Its supervisor restarts it after a crash; retry in a few seconds (kafka_stream_status).",
             )
-        url = f"http://127.0.0.1:{record.port}{path}"
+        url = f"http://{self.settings.streams_host}:{record.port}{path}"
         try:
             resp = httpx.get(url, params={k: v for k, v in (params or {}).items() if v is not None}, timeout=timeout)
         except httpx.HTTPError as exc:

@@ -1,16 +1,20 @@
-"""The stream application spec (what the runner executes), validated before anything is launched."""
+"""The stream application spec (what the runner executes), validated before anything is launched.
+
+Expressions are CEL text (the spec API) or, when compiled from SQL, a typed SQL expression tree ``{"sql": [...]}``
+(``streams.sql.compile``; evaluated by the runner's ``SqlExpr`` with SQL semantics)."""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import InvalidArgument
 from streams import cel
 
-ValueFormat = Literal["json", "string"]
+ValueFormat = Literal["json", "string", "avro", "delimited"]
+KeyFormat = Literal["kafka", "json", "none"]
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _RESERVED_PROPERTIES = {"application.id", "state.dir", "bootstrap.servers"}
@@ -22,12 +26,40 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SqlExpr(_Model):
+    """A typed SQL expression tree, compiled from ksqlDB's SQL (not written by hand)."""
+
+    sql: list[Any]
+
+
+Expression = str | SqlExpr
+
+
+def _check_expr(expr: Expression | None, where: str, variables: frozenset[str], *, boolean: bool = False) -> None:
+    if isinstance(expr, str):
+        cel.validate(expr, where=where, variables=variables, boolean=boolean)
+    elif isinstance(expr, SqlExpr) and (not expr.sql or not isinstance(expr.sql[0], str)):
+        raise ValueError(f"{where}: a SQL expression tree starts with its node name")
+
+
+class ColumnSpec(_Model):
+    name: str
+    type: str = Field("STRING", description="SQL type, e.g. BIGINT, DECIMAL(10,2), ARRAY<STRING>.")
+    key: bool = False
+
+
 class SourceSpec(_Model):
-    topic: str = Field(description="Input topic; its keys are read as UTF-8 strings.")
-    value_format: ValueFormat = Field("json", description="How record values are read: json or string.")
+    topic: str = Field(description="Input topic.")
+    value_format: ValueFormat = Field("json", description="How record values are read: json, string, avro, delimited.")
+    key_format: KeyFormat = Field("kafka", description="kafka (UTF-8 text, or binary INT/BIGINT/DOUBLE), json, none.")
+    key_type: str = Field("STRING", description="SQL type of the key (for the kafka and json key formats).")
     timestamp_field: str | None = Field(
         None, description="JSON field holding the event time (epoch ms); default: the record timestamp."
     )
+    columns: list[ColumnSpec] | None = Field(
+        None, description="SQL sources: records are read into these columns (by name, case-insensitive, and type)."
+    )
+    avro_schemas: dict[str, str] | None = Field(None, description="Avro writer schemas known in advance, by id.")
 
 
 class StepSpec(_Model):
@@ -35,8 +67,10 @@ class StepSpec(_Model):
         description="filter: keep records where expr is true; select: replace the value by an object of fields; "
         "set_key: re-key by expr (repartitions before a join or aggregation)."
     )
-    expr: str | None = Field(None, description="CEL expression over key and value (filter, set_key).")
-    fields: dict[str, str] | None = Field(None, description="select: output field -> CEL expression.")
+    expr: Expression | None = Field(
+        None, description="CEL expression over key and value (filter: must be true or false; set_key)."
+    )
+    fields: dict[str, Expression] | None = Field(None, description="select: output field -> CEL expression.")
 
     @model_validator(mode="after")
     def _check(self) -> StepSpec:
@@ -44,12 +78,13 @@ class StepSpec(_Model):
             if not self.fields:
                 raise ValueError("a select step needs fields: {name: expression}")
             for name, expr in self.fields.items():
-                _check_field(name, "select field")
-                cel.validate(expr, where=f"select field {name!r}", variables=RECORD_VARIABLES)
+                if isinstance(expr, str):
+                    _check_field(name, "select field")
+                _check_expr(expr, f"select field {name!r}", RECORD_VARIABLES)
         else:
             if not self.expr:
                 raise ValueError(f"a {self.op} step needs expr")
-            cel.validate(self.expr, where=f"{self.op} step", variables=RECORD_VARIABLES)
+            _check_expr(self.expr, f"{self.op} step", RECORD_VARIABLES, boolean=self.op == "filter")
         return self
 
 
@@ -60,11 +95,18 @@ class JoinSpec(_Model):
     )
     topic: str = Field(description="The other side's topic.")
     value_format: ValueFormat = "json"
-    type: Literal["inner", "left"] = "inner"
-    key_expr: str | None = Field(None, description="global_table: lookup key computed from key and value.")
+    key_format: KeyFormat = "kafka"
+    key_type: str = "STRING"
+    type: Literal["inner", "left", "outer"] = Field("inner", description="outer: stream-stream joins only.")
+    key_expr: Expression | None = Field(None, description="global_table: lookup key computed from key and value.")
+    right_key: Expression | None = Field(None, description="stream: re-key the other stream by this first.")
+    right_columns: list[ColumnSpec] | None = Field(None, description="SQL: the other side's columns.")
+    avro_schemas: dict[str, str] | None = None
     window_ms: int | None = Field(None, gt=0, description="stream: the maximum time difference between the sides.")
+    before_ms: int | None = Field(None, ge=0, description="stream: how far the other side may be earlier.")
+    after_ms: int | None = Field(None, ge=0, description="stream: how far the other side may be later.")
     grace_ms: int | None = Field(None, ge=0, description="stream: how long late records are still joined.")
-    select: dict[str, str] | None = Field(
+    select: dict[str, Expression] | None = Field(
         None, description="Output field -> CEL over left, right, key; default: left's fields then right's."
     )
 
@@ -73,16 +115,21 @@ class JoinSpec(_Model):
         if self.kind == "global_table":
             if not self.key_expr:
                 raise ValueError("a global_table join needs key_expr (the lookup key from the stream record)")
-            cel.validate(self.key_expr, where="join key_expr", variables=RECORD_VARIABLES)
+            _check_expr(self.key_expr, "join key_expr", RECORD_VARIABLES)
         elif self.key_expr:
             raise ValueError("key_expr is only for global_table joins; re-key with a set_key step instead")
-        if self.kind == "stream" and self.window_ms is None:
+        if self.kind == "stream" and self.window_ms is None and self.before_ms is None:
             raise ValueError("a stream-stream join needs window_ms")
-        if self.kind != "stream" and (self.window_ms is not None or self.grace_ms is not None):
-            raise ValueError("window_ms and grace_ms are only for stream-stream joins")
+        windowed = (self.window_ms, self.grace_ms, self.before_ms, self.after_ms, self.right_key)
+        if self.kind != "stream" and any(v is not None for v in windowed):
+            raise ValueError("window_ms, before_ms, after_ms, grace_ms and right_key are only for stream-stream joins")
+        if self.type == "outer" and self.kind != "stream":
+            raise ValueError("an outer join needs two streams (kind 'stream')")
+        _check_expr(self.right_key, "join right_key", RECORD_VARIABLES)
         for name, expr in (self.select or {}).items():
-            _check_field(name, "join select field")
-            cel.validate(expr, where=f"join select field {name!r}", variables=JOIN_VARIABLES)
+            if isinstance(expr, str):
+                _check_field(name, "join select field")
+            _check_expr(expr, f"join select field {name!r}", JOIN_VARIABLES)
         return self
 
 
@@ -118,24 +165,47 @@ class WindowSpec(_Model):
         return self
 
 
+AggregationOp = Literal[
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "latest_by_offset",
+    "earliest_by_offset",
+    "count_distinct",
+    "topk",
+    "topkdistinct",
+    "collect_list",
+    "collect_set",
+    "histogram",
+]
+
+
 class AggregationSpec(_Model):
     name: str = Field(description="Output field name.")
-    op: Literal["count", "sum", "min", "max", "avg"]
-    expr: str | None = Field(None, description="CEL over key and value; required except for count.")
+    op: AggregationOp
+    expr: Expression | None = Field(None, description="CEL over key and value; required except for count.")
+    param: int | None = Field(None, ge=1, le=1000, description="topk, topkdistinct: how many values.")
+    ignore_nulls: bool | None = Field(None, description="latest/earliest_by_offset: skip nulls (default true).")
+    type: str | None = Field(None, description="SQL: the result's type (a DECIMAL sum keeps its scale).")
 
     @model_validator(mode="after")
     def _check(self) -> AggregationSpec:
-        _check_field(self.name, "aggregation name")
         if self.op != "count" and not self.expr:
             raise ValueError(f"aggregation {self.name!r} ({self.op}) needs expr, e.g. value.amount")
-        if self.expr:
-            cel.validate(self.expr, where=f"aggregation {self.name!r}", variables=RECORD_VARIABLES)
+        if self.op in ("topk", "topkdistinct") and self.param is None:
+            raise ValueError(f"aggregation {self.name!r} ({self.op}) needs param (how many values)")
+        if isinstance(self.expr, str):
+            _check_field(self.name, "aggregation name")
+        _check_expr(self.expr, f"aggregation {self.name!r}", RECORD_VARIABLES)
         return self
 
 
 class AggregateSpec(_Model):
-    group_by: str | None = Field(None, description="CEL grouping key; default: the record key.")
-    key_field: str = Field("key", description="Name of the group key in output values.")
+    group_by: Expression | None = Field(None, description="CEL grouping key; default: the record key.")
+    key_field: str | None = Field("key", description="Name of the group key in output values (none for SQL).")
+    key_columns: list[ColumnSpec] | None = Field(None, description="SQL: the key column(s) of the output table.")
     window: WindowSpec | None = None
     aggregations: list[AggregationSpec] = Field(
         default_factory=lambda: [AggregationSpec(name="count", op="count")],
@@ -144,18 +214,23 @@ class AggregateSpec(_Model):
     emit: Literal["changes", "final"] = Field(
         "changes", description="changes: every update; final: one result per window once it closes (suppress)."
     )
+    having: Expression | None = Field(None, description="SQL HAVING over the output row; a miss is a tombstone.")
+    select: dict[str, Expression] | None = Field(None, description="SQL: the output value's fields.")
+    window_start_field: str = "window_start"
+    window_end_field: str = "window_end"
 
     @model_validator(mode="after")
     def _check(self) -> AggregateSpec:
-        if self.group_by:
-            cel.validate(self.group_by, where="group_by", variables=RECORD_VARIABLES)
-        _check_field(self.key_field, "key_field")
+        _check_expr(self.group_by, "group_by", RECORD_VARIABLES)
+        _check_expr(self.having, "having", RECORD_VARIABLES, boolean=True)
+        if self.key_field is not None and self.key_columns is None:
+            _check_field(self.key_field, "key_field")
         if self.emit == "final" and self.window is None:
             raise ValueError("emit 'final' needs a window (a table without windows never closes)")
         if not self.aggregations:
             raise ValueError("aggregations is empty; give at least one (count, sum, min, max, avg)")
         names = [a.name for a in self.aggregations]
-        dupes = {n for n in names if names.count(n) > 1} | ({self.key_field} & set(names))
+        dupes = {n for n in names if names.count(n) > 1} | ({self.key_field or ""} & set(names))
         if dupes:
             raise ValueError(f"output field names collide: {', '.join(sorted(dupes))}")
         return self
@@ -164,6 +239,10 @@ class AggregateSpec(_Model):
 class SinkSpec(_Model):
     topic: str = Field(description="Output topic; created when missing (same partition count as the source).")
     value_format: ValueFormat = "json"
+    key_format: KeyFormat = "kafka"
+    key_type: str = "STRING"
+    avro_schema: str | None = Field(None, description="avro: the schema values are written with (registered).")
+    avro_schema_id: int | None = Field(None, description="avro: its registry id.")
     partitions: int | None = Field(None, ge=1, description="Partitions if the sink is created; default the source's.")
     replication_factor: int | None = Field(None, ge=1, description="RF if created; default min(3, brokers).")
 
@@ -178,10 +257,16 @@ class StreamSpec(_Model):
     source: SourceSpec
     steps: list[StepSpec] = Field(default_factory=list)
     join: JoinSpec | None = None
+    post_steps: list[StepSpec] = Field(default_factory=list, description="Steps after the join.")
     aggregate: AggregateSpec | None = None
     sink: SinkSpec
     store: str | None = Field(None, description="Name of the queryable state store; default <name>-store.")
     processing_guarantee: Literal["exactly_once_v2", "at_least_once"] = "exactly_once_v2"
+    start_from: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description="Where a new application starts reading its inputs: earliest (every record kept), or latest (only "
+        "records produced after the deploy; ksqlDB's default for new queries).",
+    )
     properties: dict[str, str] = Field(
         default_factory=dict, description="Extra Kafka Streams properties, e.g. commit.interval.ms."
     )
@@ -199,6 +284,8 @@ class StreamSpec(_Model):
             raise ValueError(f"properties may not set {', '.join(sorted(reserved))}: the runner sets them")
         if self.sink.topic in (self.source.topic, self.join.topic if self.join else None):
             raise ValueError("the sink topic must differ from the input topics")
+        if self.sink.value_format == "avro" and (self.sink.avro_schema is None or self.sink.avro_schema_id is None):
+            raise ValueError("an avro sink needs avro_schema and avro_schema_id (a registered schema)")
         return self
 
     def internal_topic_prefix(self) -> str:

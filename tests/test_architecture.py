@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["core", "memory", "devcluster", "streams", "monitoring", "agent", "mcp_server", "cli"]
+PACKAGES = ["core", "memory", "devcluster", "streams", "monitoring", "agent", "console", "gitops", "mcp_server", "cli"]
 
 # confluent-kafka AdminClient operations that change a cluster, and a producer's write.
 MUTATING = {
@@ -31,12 +31,19 @@ MUTATING = {
     "alter_user_scram_credentials",
     "elect_leaders",
     "produce",
+    # The admin helper's door for changes (core/kafka/jadmin.py: Kafka's Java Admin client in a JVM), and the raw
+    # exchange behind both of its doors.
+    "mutate_op",
+    "_exchange",
 }
 REST_CALLS = {"request", "_request"}
 # Places allowed a mutation without a permit, each with its reason.
 EXEMPT = {
     # The consent store's own log: the gate's memory of consents, written by the gate itself.
     ("core/gate/kafka_store.py", "produce"),
+    # The admin helper's two doors use the raw exchange: read_op sends reads only (the helper refuses a change sent as
+    # a read), mutate_op is called only where a permit is checked (the walker sees every call of it).
+    ("core/kafka/jadmin.py", "_exchange"),
 }
 
 
@@ -215,17 +222,25 @@ def also_bad(prod):
 def rest_bad(rest):
     rest.request("DELETE", "/subjects/x")
 
+def helper_bad(jadmin):
+    jadmin.mutate_op(None, "unregisterBroker", {"broker": 4}, timeout=5)
+
 def good(permit: Permit, admin):
     permit.require("topic.delete", "x")
     admin.delete_topics(["x"])
 
 def through_our_module(permit):
     ktopics.delete_topic(permit, None, "x", timeout=1)
+
+def helper_good(permit: Permit, jadmin):
+    permit.require("broker.unregister", "broker:4")
+    jadmin.mutate_op(permit, "unregisterBroker", {"broker": 4}, timeout=5)
 """
     tree = ast.parse(code)
     walker = _Walker("example.py", _module_aliases(tree))
     walker.visit(tree)
-    assert len(walker.problems) == 3, walker.problems
+    assert len(walker.problems) == 4, walker.problems
+    assert any("mutate_op" in p for p in walker.problems)
     assert any("delete_topics" in p for p in walker.problems)
     assert any("produce" in p for p in walker.problems)
     assert any("DELETE" in p for p in walker.problems)

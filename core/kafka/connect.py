@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from core.errors import InvalidArgument, NotFound
+from core.errors import InvalidArgument, KafkaAgentError, NotFound
 from core.services.rest import RestClient
 
 if TYPE_CHECKING:
@@ -47,7 +47,23 @@ class ConnectorStatus(BaseModel):
     trace: str | None = Field(None, description="The connector's stack trace when it FAILED.")
     tasks: list[TaskStatus] = Field(default_factory=list)
     failed_tasks: list[int] = Field(default_factory=list)
-    healthy: bool = Field(description="Connector and all tasks RUNNING (and at least one task).")
+    healthy: bool = Field(
+        description="Connector and all tasks RUNNING (and at least one task), and nothing in problems: RUNNING alone "
+        "does not mean data moves."
+    )
+    data_moving: bool | None = Field(
+        None,
+        description="Whether records move: true when progress was seen (or a sink has nothing left to read), false "
+        "when the source has data and nothing moved, null when it could not be told.",
+    )
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Why data does not move: failed tasks, a target topic the worker cannot write to, a sink that lags "
+        "without progress, a source with unread data and no progress.",
+    )
+    activity: dict[str, Any] = Field(
+        default_factory=dict, description="What was measured: target topics, sink lag, source position, over probe_s."
+    )
 
 
 class ConnectorList(BaseModel):
@@ -98,40 +114,221 @@ def list_plugins(rest: RestClient, *, connectors_only: bool = True) -> PluginLis
     return PluginList(worker_url=rest.base_url, plugins=plugins)
 
 
-def _status(name: str, data: dict[str, Any], info: dict[str, Any] | None = None) -> ConnectorStatus:
+def _status(
+    name: str, data: dict[str, Any], info: dict[str, Any] | None = None, topics: set[str] | None = None
+) -> ConnectorStatus:
     conn = data.get("connector") or {}
     tasks = [
         TaskStatus(id=int(t["id"]), state=t.get("state", "?"), worker_id=t.get("worker_id"), trace=t.get("trace"))
         for t in data.get("tasks") or []
     ]
     state = str(conn.get("state", "UNKNOWN"))
-    return ConnectorStatus(
+    config = (info or {}).get("config") or {}
+    status = ConnectorStatus(
         name=name,
         type=data.get("type") or (info or {}).get("type"),
-        connector_class=((info or {}).get("config") or {}).get("connector.class"),
+        connector_class=config.get("connector.class"),
         state=state,
         worker_id=conn.get("worker_id"),
         trace=conn.get("trace"),
         tasks=tasks,
         failed_tasks=[t.id for t in tasks if t.state == "FAILED"],
-        healthy=state == "RUNNING" and bool(tasks) and all(t.state == "RUNNING" for t in tasks),
+        healthy=False,
     )
+    if state == "FAILED":
+        status.problems.append(f"the connector FAILED: {_first_line(conn.get('trace'))}")
+    for task in tasks:
+        if task.state == "FAILED":
+            status.problems.append(f"task {task.id} FAILED: {_first_line(task.trace)}")
+    if topics is not None and status.type == "source":
+        missing = [t for t in target_topics(config) if t not in topics]
+        if missing and not _creates_topics(config):
+            status.problems.append(
+                f"target topic(s) {', '.join(missing)} do not exist and the connector does not create topics: the "
+                "worker's producer cannot write (UNKNOWN_TOPIC_OR_PARTITION), so no record moves"
+            )
+            status.data_moving = False
+            status.activity["missing_topics"] = missing
+    _settle_health(status)
+    return status
 
 
-def list_connectors(rest: RestClient) -> ConnectorList:
+def _settle_health(status: ConnectorStatus) -> None:
+    tasks_ok = bool(status.tasks) and all(t.state == "RUNNING" for t in status.tasks)
+    status.healthy = status.state == "RUNNING" and tasks_ok and not status.problems
+
+
+def _first_line(trace: str | None) -> str:
+    return (trace or "no trace").strip().splitlines()[0][:300]
+
+
+def target_topics(config: dict[str, Any]) -> list[str]:
+    """The topics a source connector's config names as where it writes (FileStream's topic, kafka.topic, ...)."""
+    out = []
+    for key in ("topic", "kafka.topic", "topics"):
+        value = config.get(key)
+        if value and "${" not in str(value):
+            out += [t.strip() for t in str(value).split(",") if t.strip()]
+    return list(dict.fromkeys(out))
+
+
+def _creates_topics(config: dict[str, Any]) -> bool:
+    """Whether the connector creates missing topics itself (KIP-158 topic creation)."""
+    return any(k.startswith("topic.creation.default.") for k in config)
+
+
+def list_connectors(rest: RestClient, *, topics: set[str] | None = None) -> ConnectorList:
+    """Every connector with its status; with ``topics`` (the cluster's), a source that writes to a missing topic is
+    reported as not healthy."""
     data = rest.request("GET", "/connectors", params=[("expand", "status"), ("expand", "info")], what="list connectors")  # type: ignore[arg-type]
-    out = [_status(name, body.get("status") or {}, body.get("info")) for name, body in sorted((data or {}).items())]
+    out = [
+        _status(name, body.get("status") or {}, body.get("info"), topics) for name, body in sorted((data or {}).items())
+    ]
     return ConnectorList(worker_url=rest.base_url, connectors=out)
 
 
-def connector_status(rest: RestClient, name: str) -> ConnectorStatus:
+def connector_status(rest: RestClient, name: str, *, topics: set[str] | None = None) -> ConnectorStatus:
     what = f"get status of connector {name!r}"
     data = rest.request("GET", f"/connectors/{_n(name)}/status", what=what)
     try:
         info = rest.request("GET", f"/connectors/{_n(name)}", what=what)
     except NotFound:
         info = None
-    return _status(name, data, info)
+    return _status(name, data, info, topics)
+
+
+def connector_health(rest: RestClient, admin: Any, name: str, *, probe_s: float, timeout: float) -> ConnectorStatus:
+    """The status, and whether data moves: the target topics of a source exist; a sink's consumer group
+    (``connect-<name>``) lags and makes no progress over ``probe_s``; a FileStream source's file has bytes its offset
+    has not reached and the offset does not move. Reads only."""
+    from core.kafka._futures import metadata
+
+    meta = metadata(admin, timeout=timeout)
+    status = connector_status(rest, name, topics=set(meta.topics))
+    info = rest.request("GET", f"/connectors/{_n(name)}", what=f"get connector {name!r}") or {}
+    config = info.get("config") or {}
+    if status.state != "RUNNING" or status.failed_tasks:
+        return status
+    if status.type == "sink":
+        _probe_sink(status, admin, config, meta, probe_s=probe_s, timeout=timeout)
+    elif status.type == "source" and status.data_moving is None:
+        _probe_source(status, rest, admin, config, meta, probe_s=probe_s, timeout=timeout)
+    _settle_health(status)
+    return status
+
+
+def _sink_lag(admin: Any, group: str, partitions: list[tuple[str, int]], *, timeout: float) -> tuple[int, int]:
+    """(records not yet read by the sink's group, the sum of its committed offsets)."""
+    from core.kafka import groups as kgroups
+    from core.kafka.offsets import list_offsets
+
+    try:
+        committed = kgroups.committed_offsets(admin, group, timeout=timeout)
+    except NotFound:
+        committed = {}
+    ends = list_offsets(admin, partitions, "latest", timeout=timeout)
+    starts = list_offsets(admin, partitions, "earliest", timeout=timeout)
+    lag = total = 0
+    for tp in partitions:
+        position = committed.get(tp)
+        position = starts[tp] if position is None else position
+        lag += max(0, ends[tp] - position)
+        total += position
+    return lag, total
+
+
+def _probe_sink(
+    status: ConnectorStatus, admin: Any, config: dict[str, Any], meta: Any, *, probe_s: float, timeout: float
+) -> None:
+    import re
+
+    group = config.get("consumer.override.group.id") or f"connect-{status.name}"
+    names = [t.strip() for t in str(config.get("topics", "")).split(",") if t.strip()]
+    if config.get("topics.regex"):
+        pattern = re.compile(str(config["topics.regex"]))
+        names += [t for t in meta.topics if pattern.fullmatch(t)]
+    partitions = [(t, p) for t in names if t in meta.topics for p in sorted(meta.topics[t].partitions)]
+    if not partitions:
+        return
+    lag, before = _sink_lag(admin, group, partitions, timeout=timeout)
+    status.activity.update(group=group, lag=lag, probe_s=probe_s)
+    if lag == 0:
+        status.data_moving = True  # nothing left to read
+        return
+    if probe_s <= 0:
+        return
+    time.sleep(probe_s)
+    lag_after, after = _sink_lag(admin, group, partitions, timeout=timeout)
+    status.activity.update(lag_after=lag_after, committed_progress=after - before)
+    status.data_moving = after > before or lag_after == 0
+    if not status.data_moving:
+        status.problems.append(
+            f"the sink's group {group} is {lag_after} record(s) behind and committed no progress in {probe_s:g} s"
+        )
+
+
+def _probe_source(
+    status: ConnectorStatus,
+    rest: RestClient,
+    admin: Any,
+    config: dict[str, Any],
+    meta: Any,
+    *,
+    probe_s: float,
+    timeout: float,
+) -> None:
+    import os
+
+    from core.kafka.offsets import list_offsets
+
+    targets = [t for t in target_topics(config) if t in meta.topics]
+    partitions = [(t, p) for t in targets for p in sorted(meta.topics[t].partitions)]
+
+    def written() -> int:
+        return sum(list_offsets(admin, partitions, "latest", timeout=timeout).values()) if partitions else 0
+
+    def file_position() -> int | None:
+        try:
+            data = rest.request("GET", f"/connectors/{_n(status.name)}/offsets", what="read source offsets")
+        except KafkaAgentError:
+            return None
+        positions = [int(o.get("offset", {}).get("position", 0)) for o in (data or {}).get("offsets", [])]
+        return max(positions) if positions else 0
+
+    path = config.get("file")
+    size = os.path.getsize(path) if path and os.path.isfile(str(path)) else None
+    before_written = written()
+    before_position = file_position() if size is not None else None
+    status.activity.update(targets=targets, records_in_targets=before_written, probe_s=probe_s)
+    if size is not None and before_position is not None:
+        # (a source's position is committed every offset.flush.interval.ms, 60 s by default: it trails the records)
+        status.activity.update(source_bytes=size, committed_source_position=before_position)
+        if before_position >= size:
+            status.data_moving = True  # everything the source holds was read
+            return
+    if probe_s > 0:
+        time.sleep(probe_s)
+        after_written = written()
+        status.activity["records_written_in_probe"] = after_written - before_written
+        if after_written > before_written:
+            status.data_moving = True
+            return
+    # nothing new during the probe: caught up, or stuck? The topics the worker says the connector wrote to (KIP-558)
+    # tell that records went out; a file whose bytes were not all read, with nothing written, is stuck.
+    try:
+        active = rest.request("GET", f"/connectors/{_n(status.name)}/topics", what="read active topics") or {}
+        wrote = list((active.get(status.name) or {}).get("topics") or [])
+    except KafkaAgentError:
+        wrote = []
+    status.activity["active_topics"] = wrote
+    if size is not None and before_position is not None and before_position < size and not wrote:
+        status.data_moving = False
+        status.problems.append(
+            f"the source has {size - before_position} byte(s) not yet read and no record was written"
+            + (f" in {probe_s:g} s" if probe_s > 0 else "")
+        )
+    elif wrote and any(t in wrote for t in targets) and before_written > 0:
+        status.data_moving = True  # it wrote its records; nothing new arrived since
 
 
 def connector_config(rest: RestClient, name: str) -> dict[str, str]:

@@ -164,10 +164,16 @@ def _payload(schema: str, schema_type: str) -> dict[str, Any]:
 
 
 def validate_schema_text(schema: str, schema_type: str) -> None:
+    """Refuse a broken schema before it reaches the registry, naming what is wrong (a registry may store a JSON Schema
+    that is not valid, such as {"type": "objekt"})."""
+    from core.services import schema_checks
+
     if schema_type == "AVRO":
         avro.check_valid(schema)
     elif schema_type == "JSON":
-        avro.parse(schema)
+        schema_checks.check_json_schema(schema)
+    elif schema_type == "PROTOBUF":
+        schema_checks.check_protobuf(schema)
 
 
 def check_compatibility(rest: RestClient, subject: str, schema: str, schema_type: str = "AVRO") -> CompatibilityReport:

@@ -47,12 +47,75 @@ def check_valid(schema: str) -> Any:
             "The Avro record schema is invalid: it has no 'fields' list.",
             hint='Give the record "fields": [{"name": ..., "type": ...}, ...].',
         )
+    problem = _field_problem(parsed, "", set())
+    if problem is not None:
+        raise InvalidArgument(f"The Avro schema is invalid: {problem}.", hint="Fix that field and try again.")
     try:
         return fastavro.parse_schema(parsed)
     except Exception as exc:
         raise InvalidArgument(
             f"The Avro schema is invalid: {exc}.", hint="Fix the schema (record name, fields with name and type)."
         ) from None
+
+
+_COMPLEX = {"record", "enum", "fixed", "array", "map", "error"}
+
+
+def _field_problem(t: Any, path: str, names: set[str]) -> str | None:
+    """The first problem in a schema, naming the field it is in (fastavro's own errors name only the type)."""
+    where = f"field '{path}'" if path else "the top level"
+    if isinstance(t, str):
+        if t in _PRIMITIVES or t in names or t.split(".")[-1] in {n.split(".")[-1] for n in names}:
+            return None
+        return f"{where} has unknown type '{t}'"
+    if isinstance(t, list):
+        for branch in t:
+            found = _field_problem(branch, path, names)
+            if found:
+                return found
+        return None
+    if not isinstance(t, dict):
+        return f"{where} has a type that is neither a name, a union nor an object: {t!r}"
+    kind = t.get("type")
+    if kind in ("record", "error"):
+        name = t.get("name")
+        if not isinstance(name, str) or not name:
+            return f"{where}: a record needs a name"
+        names.add(name)
+        if t.get("namespace"):
+            names.add(f"{t['namespace']}.{name}")
+        fields = t.get("fields")
+        if not isinstance(fields, list):
+            return f"{where}: record {name} needs a 'fields' list"
+        for i, f in enumerate(fields):
+            if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+                return f"{where}: field {i} of record {name} needs a name"
+            child = f"{path}.{f['name']}" if path else f["name"]
+            if "type" not in f:
+                return f"field '{child}' has no type"
+            found = _field_problem(f["type"], child, names)
+            if found:
+                return found
+        return None
+    if kind == "enum":
+        if not isinstance(t.get("symbols"), list) or not t.get("name"):
+            return f"{where}: an enum needs a name and a 'symbols' list"
+        names.add(str(t["name"]))
+        return None
+    if kind == "fixed":
+        if not isinstance(t.get("size"), int) or not t.get("name"):
+            return f"{where}: a fixed type needs a name and a whole-number 'size'"
+        names.add(str(t["name"]))
+        return None
+    if kind == "array":
+        return _field_problem(t.get("items"), f"{path}[]", names) if "items" in t else f"{where}: an array needs items"
+    if kind == "map":
+        return (
+            _field_problem(t.get("values"), f"{path}{{}}", names) if "values" in t else f"{where}: a map needs values"
+        )
+    if kind is None:
+        return f"{where} has no type"
+    return _field_problem(kind, path, names)
 
 
 def _type_name(t: Any) -> str:

@@ -106,7 +106,8 @@ def generate(spec: ConnectorSpec) -> GeneratedConfig:
     kind, name = spec.kind, spec.name
     refs: list[str] = []
     notes: list[str] = []
-    conf: dict[str, str] = {"connector.class": CLASSES[kind], "tasks.max": str(spec.tasks_max)}
+    # the name is part of the config the worker validates (and needs when the config is PUT or POSTed as it is)
+    conf: dict[str, str] = {"name": name, "connector.class": CLASSES[kind], "tasks.max": str(spec.tasks_max)}
     if kind == "jdbc-source":
         tables = spec.tables or [_need(None, "tables", kind)]
         conf |= {

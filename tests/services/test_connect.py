@@ -213,3 +213,59 @@ async def test_connector_config_drafts(mcp_client: Any, tmp_path: Path) -> None:
         await mcp_client.call_tool("kafka_connector_config", {"kind": "s3-sink", "name": "x", "topics": ["t"]}),
         "bucket",
     )
+
+
+async def test_a_source_writing_to_a_missing_topic_is_not_healthy_until_data_moves(
+    mcp_client: Any, admin_b: Any, service_env: ServiceEnv, tmp_path: Path, http: Any
+) -> None:
+    """The reproduction: a connector whose target topic does not exist reported RUNNING and healthy while the
+    worker logged UNKNOWN_TOPIC_OR_PARTITION (the brokers do not create topics on demand)."""
+    topic, name = unique("not-yet"), unique("lost-src")
+    source = tmp_path / "input.txt"
+    source.write_text("".join(f"line {i}\n" for i in range(20)), encoding="utf-8")
+    config = {"connector.class": FILE_SOURCE, "file": str(source), "topic": topic}
+    structured(await mcp_client.call_tool("kafka_create_or_update_connector", {"name": name, "config": config}))
+    try:
+        await _wait_state(mcp_client, name, "RUNNING", task=True)
+        status = structured(await mcp_client.call_tool("kafka_connector_status", {"name": name, "probe_s": 1}))
+        assert status["state"] == "RUNNING" and status["tasks"][0]["state"] == "RUNNING"
+        assert status["healthy"] is False and status["data_moving"] is False
+        assert any(topic in p and "UNKNOWN_TOPIC_OR_PARTITION" in p for p in status["problems"])
+        listed = structured(await mcp_client.call_tool("kafka_list_connectors", {}))
+        assert [c["healthy"] for c in listed["connectors"] if c["name"] == name] == [False]
+
+        create_topic(admin_b, topic)  # now the records can go
+        assert len(read_all(service_env.b_bootstrap, topic, 20)) == 20
+        status = {}
+        with anyio.move_on_after(60):
+            while not status.get("healthy"):
+                status = structured(await mcp_client.call_tool("kafka_connector_status", {"name": name, "probe_s": 1}))
+        assert status["healthy"] is True and status["data_moving"] is True and status["problems"] == []
+        assert topic in status["activity"]["active_topics"] and status["activity"]["records_in_targets"] == 20
+    finally:
+        http.delete(f"{service_env.connect_url}/connectors/{name}")
+
+
+async def test_a_draft_is_validated_as_it_is_returned(
+    mcp_client: Any, http: Any, service_env: ServiceEnv, tmp_path: Path, admin_b: Any
+) -> None:
+    """The reproduction: the draft said valid, and the worker then said "Missing required configuration name"
+    about the very config the draft returned. Now the returned config is the validated one, name included: the
+    worker accepts it as it is."""
+    topic, name = unique("drafted"), unique("draft-src")
+    create_topic(admin_b, topic)
+    draft = structured(
+        await mcp_client.call_tool(
+            "kafka_connector_config",
+            {"kind": "file-source", "name": name, "file": str(tmp_path / "in.txt"), "topics": [topic]},
+        )
+    )
+    config = draft["generated"]["config"]
+    assert config["name"] == name and draft["validation"]["valid"] is True
+    validated = http.put(
+        f"{service_env.connect_url}/connector-plugins/{FILE_SOURCE}/config/validate", json=config
+    ).json()
+    assert validated["error_count"] == 0, [c["value"] for c in validated["configs"] if c["value"]["errors"]]
+    created = http.put(f"{service_env.connect_url}/connectors/{name}/config", json=config)
+    assert created.status_code in (200, 201), created.text
+    http.delete(f"{service_env.connect_url}/connectors/{name}")

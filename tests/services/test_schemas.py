@@ -266,3 +266,42 @@ async def test_json_schema_and_protobuf(mcp_client: Any, http: Any, service_env:
     assert (
         got["schema_version"]["schema_type"] == "PROTOBUF" and "message Order" in got["schema_version"]["schema_text"]
     )
+
+
+async def test_broken_schemas_are_refused_before_registering_naming_the_place(
+    mcp_client: Any, http: Any, service_env: ServiceEnv
+) -> None:
+    """The reproduction: the registry stores {"type": "objekt"} as a JSON Schema without a word. Each kind is now
+    checked first, and the error names where it is wrong; nothing reaches the registry."""
+    cases = [
+        ("JSON", {"type": "objekt"}, "at type: 'objekt' is not a JSON Schema type"),
+        ("JSON", {"type": "object", "properties": {"id": {"type": "integr"}}}, "at properties/id/type"),
+        ("PROTOBUF", 'syntax = "proto3";\nmessage Order { int32 id = 1; Money total = 2; }\n', "field 'Order.total'"),
+        ("PROTOBUF", 'syntax = "proto3";\nmessage Order { int32 id = 1 }\n', "does not parse: line 2"),
+        (
+            "AVRO",
+            _record(
+                ID,
+                {
+                    "name": "address",
+                    "type": {"type": "record", "name": "A", "fields": [{"name": "city", "type": "strng"}]},
+                },
+            ),
+            "field 'address.city' has unknown type 'strng'",
+        ),
+        ("AVRO", _record(ID, {"name": "email"}), "field 'email' has no type"),
+    ]
+    for schema_type, schema, message in cases:
+        subject = unique("broken") + "-value"
+        args = {"subject": subject, "schema": schema, "schema_type": schema_type}
+        assert_tool_error(await mcp_client.call_tool("kafka_register_schema", args), message)
+        assert_tool_error(await mcp_client.call_tool("kafka_check_schema_compatibility", args), message)
+        assert http.get(f"{service_env.registry_url}/subjects/{subject}/versions").status_code == 404
+    # the same kinds, well formed, still register
+    nested = 'syntax = "proto3";\nmessage Order {\n  message Line { string sku = 1; }\n  repeated Line lines = 1;\n}\n'
+    ok = structured(
+        await mcp_client.call_tool(
+            "kafka_register_schema", {"subject": unique("ok") + "-value", "schema": nested, "schema_type": "PROTOBUF"}
+        )
+    )
+    assert ok["version"] == 1

@@ -127,18 +127,39 @@ async def test_drop_delete_topic_with_consent_deletes_the_real_topic_and_audits_
 
 async def test_a_batch_with_a_bad_statement_runs_nothing(client: Any, guarded_settings: Any, admin: Any) -> None:
     tag = unique("b").replace("-", "_").upper()
-    for bad in (
-        f"CREATE STREAM B_{tag} AS SELECT * FROM NOPE_{tag};",
-        "CREATE STREAM y AS SELECT * FROM z PARTITION BY q;",
+    for bad, message in (
+        (f"CREATE STREAM B_{tag} AS SELECT * FROM NOPE_{tag};", "does not exist"),
+        ("CREATE STREAM y AS SELECT EXPLODE(ARRAY[1]) FROM z;", "EXPLODE"),
     ):
         topic = unique("batch")
         text = (
             f"CREATE STREAM A_{tag} (user_id VARCHAR) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS=1); "
             + bad
         )
-        assert_tool_error(
-            await client.call_tool("kafka_ksql", {"sql": text}), "does not exist" if "NOPE" in bad else "PARTITION BY"
-        )
+        assert_tool_error(await client.call_tool("kafka_ksql", {"sql": text}), message)
         assert topic not in topics_of(admin)
         assert f"A_{tag}" not in await stream_names(client)
         assert not [e for e in read_audit(guarded_settings) if topic in e["resources"]]
+
+
+async def test_a_batch_whose_second_query_does_not_check_starts_nothing(
+    client: Any, guarded_settings: Any, admin: Any
+) -> None:
+    """The reproduction: CREATE STREAM a AS ...; CREATE STREAM b AS SELECT nosuch ...; ran the first statement (its
+    topic, its runner, its catalog entry) and returned only the second's error."""
+    tag = unique("h").replace("-", "_").upper()
+    topic = unique("half")
+    create_topic(admin, topic)
+    await ksql(client, f"CREATE STREAM SRC_{tag} (user_id VARCHAR, n INT) WITH (KAFKA_TOPIC='{topic}');")
+    batch = (
+        f"CREATE STREAM A_{tag} AS SELECT user_id, n FROM SRC_{tag}; "
+        f"CREATE STREAM B_{tag} AS SELECT nosuch, n FROM SRC_{tag};"
+    )
+    assert_tool_error(await client.call_tool("kafka_ksql", {"sql": batch}), "'NOSUCH' cannot be resolved")
+    assert f"A_{tag}" not in topics_of(admin)  # no sink topic
+    assert {f"A_{tag}", f"B_{tag}"}.isdisjoint(await stream_names(client))  # no catalog entry
+    queries = (await ksql(client, "SHOW QUERIES;"))["results"][0]["queries"]
+    assert not [q for q in queries if tag in q["id"]]  # no runner
+    apps = structured(await client.call_tool("kafka_stream_list", {}))
+    assert not [a for a in apps if tag.lower() in a["application"]["name"]]
+    assert not [e for e in read_audit(guarded_settings) if e["action"] in ("stream.deploy", "topic.create")]

@@ -1,32 +1,48 @@
 package io.ksa.streams;
 
+import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
 
-/** Aggregations (count, sum, min, max, avg) over a JSON map state; avg keeps a hidden sum and count. */
+/**
+ * Aggregations over a map state (one entry per aggregation, plus hidden parts): count, sum, min, max, avg (a hidden sum
+ * and count), latest_by_offset and earliest_by_offset, count_distinct and histogram (a hidden map of value -> count),
+ * topk and topkdistinct (a sorted list), collect_list and collect_set (capped at 1000 values, as ksqlDB does).
+ */
 final class Aggs {
-    private record Agg(String name, String op, Expr expr) {}
+    static final List<String> OPS = List.of("count", "sum", "min", "max", "avg", "latest_by_offset",
+            "earliest_by_offset", "count_distinct", "topk", "topkdistinct", "collect_list", "collect_set", "histogram");
+    private static final int COLLECT_LIMIT = 1000;
+
+    private record Agg(String name, String op, Eval expr, int param, boolean ignoreNulls, String type) {}
 
     private final List<Agg> aggs = new ArrayList<>();
-    private final java.util.concurrent.atomic.AtomicLong added;
+    private final AtomicLong added;
 
-    Aggs(List<Spec.Aggregation> specs, java.util.concurrent.atomic.AtomicLong added) {
+    Aggs(List<Spec.Aggregation> specs, AtomicLong added) {
         this.added = added;
         if (specs == null || specs.isEmpty()) {
-            aggs.add(new Agg("count", "count", null));
+            aggs.add(new Agg("count", "count", null, 0, true, null));
             return;
         }
         for (Spec.Aggregation a : specs) {
             String op = a.op == null ? "" : a.op;
-            if (!List.of("count", "sum", "min", "max", "avg").contains(op)) {
-                throw new IllegalArgumentException("unsupported aggregation '" + op + "' (count, sum, min, max, avg)");
+            if (!OPS.contains(op)) {
+                throw new IllegalArgumentException("unsupported aggregation '" + op + "' (" + String.join(", ", OPS) + ")");
             }
-            if (!op.equals("count") && (a.expr == null || a.expr.isBlank())) {
+            boolean blank = a.expr == null || (a.expr instanceof String s && s.isBlank());
+            if (!op.equals("count") && blank) {
                 throw new IllegalArgumentException("aggregation '" + a.name + "' (" + op + ") needs an expression");
             }
-            aggs.add(new Agg(a.name, op, a.expr == null || a.expr.isBlank() ? null : Expr.compile(a.expr)));
+            int param = a.param == null ? 1 : a.param;
+            if ((op.equals("topk") || op.equals("topkdistinct")) && param < 1) {
+                throw new IllegalArgumentException("aggregation '" + a.name + "' (" + op + ") needs param >= 1");
+            }
+            aggs.add(new Agg(a.name, op, blank ? null : Eval.compile(a.expr), param,
+                    a.ignoreNulls == null || a.ignoreNulls, a.type));
         }
     }
 
@@ -66,16 +82,67 @@ final class Aggs {
                 continue;
             }
             Object r = a.expr.eval(vars);
-            if (!(r instanceof Number n)) {
-                continue;
-            }
             switch (a.op) {
-                case "sum" -> s.put(a.name, plus(s.get(a.name), n));
-                case "min" -> s.put(a.name, s.get(a.name) == null || cmp(n, (Number) s.get(a.name)) < 0 ? n : s.get(a.name));
-                case "max" -> s.put(a.name, s.get(a.name) == null || cmp(n, (Number) s.get(a.name)) > 0 ? n : s.get(a.name));
+                case "sum" -> {
+                    if (r instanceof Number n) {
+                        s.put(a.name, plus(s.get(a.name), n));
+                    }
+                }
+                case "min", "max" -> {
+                    if (r != null) {
+                        Object cur = s.get(a.name);
+                        int c = cur == null ? 0 : SqlExpr.compare(r, cur);
+                        if (cur == null || (a.op.equals("min") ? c < 0 : c > 0)) {
+                            s.put(a.name, r);
+                        }
+                    }
+                }
                 case "avg" -> {
-                    s.put("__sum_" + a.name, plus(s.get("__sum_" + a.name), n));
-                    s.put("__n_" + a.name, num(s.get("__n_" + a.name), 0L).longValue() + 1L);
+                    if (r instanceof Number n) {
+                        s.put("__sum_" + a.name, plus(s.get("__sum_" + a.name), n));
+                        s.put("__n_" + a.name, num(s.get("__n_" + a.name), 0L).longValue() + 1L);
+                    }
+                }
+                case "latest_by_offset" -> {
+                    if (r != null || !a.ignoreNulls) {
+                        s.put(a.name, r);
+                    }
+                }
+                case "earliest_by_offset" -> {
+                    if ((r != null || !a.ignoreNulls) && !s.containsKey("__set_" + a.name)) {
+                        s.put(a.name, r);
+                        s.put("__set_" + a.name, 1L);
+                    }
+                }
+                case "count_distinct", "histogram" -> {
+                    if (r != null) {
+                        Map<String, Object> seen = (Map<String, Object>) s.computeIfAbsent("__map_" + a.name,
+                                k -> new LinkedHashMap<String, Object>());
+                        String k = Values.keyOf(r);
+                        seen.put(k, num(seen.get(k), 0L).longValue() + 1L);
+                    }
+                }
+                case "topk", "topkdistinct" -> {
+                    if (r != null) {
+                        List<Object> top = new ArrayList<>((List<Object>) s.getOrDefault(a.name, new ArrayList<>()));
+                        if (!a.op.equals("topkdistinct") || top.stream().noneMatch(x -> SqlExpr.compare(x, r) == 0)) {
+                            top.add(r);
+                            top.sort((x, y) -> SqlExpr.compare(y, x));
+                            while (top.size() > a.param) {
+                                top.remove(top.size() - 1);
+                            }
+                        }
+                        s.put(a.name, top);
+                    }
+                }
+                case "collect_list", "collect_set" -> {
+                    List<Object> all = new ArrayList<>((List<Object>) s.getOrDefault(a.name, new ArrayList<>()));
+                    boolean fresh = !a.op.equals("collect_set")
+                            || all.stream().noneMatch(x -> x == null ? r == null : r != null && SqlExpr.compare(x, r) == 0);
+                    if (fresh && all.size() < COLLECT_LIMIT) {
+                        all.add(r);
+                    }
+                    s.put(a.name, all);
                 }
                 default -> throw new IllegalStateException(a.op);
             }
@@ -83,26 +150,61 @@ final class Aggs {
         return s;
     }
 
-    /** Merge two session aggregates. */
+    /** Merge two session aggregates (``left`` the earlier). */
     @SuppressWarnings("unchecked")
     Object merge(String key, Object left, Object right) {
         Map<String, Object> a = (Map<String, Object>) left;
         Map<String, Object> b = (Map<String, Object>) right;
         Map<String, Object> s = new LinkedHashMap<>(a);
         for (Agg g : aggs) {
+            String n = g.name;
             switch (g.op) {
-                case "count" -> s.put(g.name, num(a.get(g.name), 0L).longValue() + num(b.get(g.name), 0L).longValue());
-                case "sum" -> s.put(g.name, plusNullable(a.get(g.name), b.get(g.name)));
+                case "count" -> s.put(n, num(a.get(n), 0L).longValue() + num(b.get(n), 0L).longValue());
+                case "sum" -> s.put(n, plusNullable(a.get(n), b.get(n)));
                 case "min", "max" -> {
-                    Number x = (Number) a.get(g.name);
-                    Number y = (Number) b.get(g.name);
+                    Object x = a.get(n);
+                    Object y = b.get(n);
                     int sign = g.op.equals("min") ? -1 : 1;
-                    s.put(g.name, x == null ? y : y == null ? x : (cmp(x, y) * sign >= 0 ? x : y));
+                    s.put(n, x == null ? y : y == null ? x : (SqlExpr.compare(x, y) * sign >= 0 ? x : y));
                 }
                 case "avg" -> {
-                    s.put("__sum_" + g.name, plusNullable(a.get("__sum_" + g.name), b.get("__sum_" + g.name)));
-                    s.put("__n_" + g.name, num(a.get("__n_" + g.name), 0L).longValue()
-                            + num(b.get("__n_" + g.name), 0L).longValue());
+                    s.put("__sum_" + n, plusNullable(a.get("__sum_" + n), b.get("__sum_" + n)));
+                    s.put("__n_" + n, num(a.get("__n_" + n), 0L).longValue() + num(b.get("__n_" + n), 0L).longValue());
+                }
+                case "latest_by_offset" -> s.put(n, b.containsKey(n) ? b.get(n) : a.get(n));
+                case "earliest_by_offset" -> {
+                    boolean aSet = a.containsKey("__set_" + n);
+                    s.put(n, aSet ? a.get(n) : b.get(n));
+                    if (aSet || b.containsKey("__set_" + n)) {
+                        s.put("__set_" + n, 1L);
+                    }
+                }
+                case "count_distinct", "histogram" -> {
+                    Map<String, Object> m = new LinkedHashMap<>((Map<String, Object>) a.getOrDefault("__map_" + n, Map.of()));
+                    ((Map<String, Object>) b.getOrDefault("__map_" + n, Map.of()))
+                            .forEach((k, v) -> m.put(k, num(m.get(k), 0L).longValue() + num(v, 0L).longValue()));
+                    s.put("__map_" + n, m);
+                }
+                case "topk", "topkdistinct", "collect_list", "collect_set" -> {
+                    List<Object> all = new ArrayList<>((List<Object>) a.getOrDefault(n, List.of()));
+                    for (Object o : (List<Object>) b.getOrDefault(n, List.of())) {
+                        boolean distinct = g.op.equals("topkdistinct") || g.op.equals("collect_set");
+                        if (!distinct || all.stream().noneMatch(x -> x == null ? o == null : o != null
+                                && SqlExpr.compare(x, o) == 0)) {
+                            all.add(o);
+                        }
+                    }
+                    if (g.op.startsWith("topk")) {
+                        all.sort((x, y) -> SqlExpr.compare(y, x));
+                        while (all.size() > g.param) {
+                            all.remove(all.size() - 1);
+                        }
+                    } else {
+                        while (all.size() > COLLECT_LIMIT) {
+                            all.remove(all.size() - 1);
+                        }
+                    }
+                    s.put(n, all);
                 }
                 default -> throw new IllegalStateException(g.op);
             }
@@ -110,7 +212,7 @@ final class Aggs {
         return s;
     }
 
-    /** The visible result: hidden avg parts replaced by the average; missing sums/counts as 0. */
+    /** The visible result: hidden parts replaced by the values they stand for. */
     @SuppressWarnings("unchecked")
     Map<String, Object> finish(Object state) {
         Map<String, Object> s = (Map<String, Object>) state;
@@ -118,13 +220,27 @@ final class Aggs {
         for (Agg a : aggs) {
             switch (a.op) {
                 case "count" -> out.put(a.name, num(s.get(a.name), 0L).longValue());
-                case "sum" -> out.put(a.name, s.get(a.name) == null ? 0L : s.get(a.name));
-                case "min", "max" -> out.put(a.name, s.get(a.name));
+                case "sum" -> {
+                    Object v = s.get(a.name);
+                    if (a.type != null && SqlTypes.base(a.type).equals("DECIMAL")) {
+                        out.put(a.name, SqlTypes.coerce(v == null ? 0L : v, a.type));
+                    } else if (a.type != null && SqlTypes.base(a.type).equals("DOUBLE")) {
+                        out.put(a.name, v == null ? 0.0 : ((Number) v).doubleValue());
+                    } else {
+                        out.put(a.name, v == null ? 0L : v);
+                    }
+                }
                 case "avg" -> {
                     long n = num(s.get("__n_" + a.name), 0L).longValue();
                     out.put(a.name, n == 0 ? null : num(s.get("__sum_" + a.name), 0L).doubleValue() / n);
                 }
-                default -> throw new IllegalStateException(a.op);
+                case "count_distinct" -> out.put(a.name,
+                        (long) ((Map<String, Object>) s.getOrDefault("__map_" + a.name, Map.of())).size());
+                case "histogram" -> out.put(a.name, new LinkedHashMap<>(
+                        (Map<String, Object>) s.getOrDefault("__map_" + a.name, Map.of())));
+                case "topk", "topkdistinct", "collect_list", "collect_set" ->
+                        out.put(a.name, s.getOrDefault(a.name, new ArrayList<>()));
+                default -> out.put(a.name, s.get(a.name));
             }
         }
         return out;
@@ -143,6 +259,9 @@ final class Aggs {
             return n;
         }
         Number a = (Number) acc;
+        if (a instanceof BigDecimal || n instanceof BigDecimal) {
+            return SqlExpr.toDecimal(a).add(SqlExpr.toDecimal(n));
+        }
         if (integral(a) && integral(n)) {
             return a.longValue() + n.longValue();
         }
@@ -157,12 +276,5 @@ final class Aggs {
             return a;
         }
         return plus(a, (Number) b);
-    }
-
-    private static int cmp(Number a, Number b) {
-        if (integral(a) && integral(b)) {
-            return Long.compare(a.longValue(), b.longValue());
-        }
-        return Double.compare(a.doubleValue(), b.doubleValue());
     }
 }

@@ -15,7 +15,7 @@ import java.util.List;
 import java.util.Map;
 
 /** One compiled CEL expression over the variables key, value, left, right (all dynamic). */
-public final class Expr {
+public final class Expr implements Eval {
     private static final CelOptions OPTIONS =
             CelOptions.current().enableHeterogeneousNumericComparisons(true).build();
     private static final CelCompiler COMPILER = CelCompilerFactory.standardCelCompilerBuilder()
@@ -58,7 +58,8 @@ public final class Expr {
      * The top-level value field this expression reads when it is a plain path ("" when it reads only the key), or
      * null when it may read anything.
      */
-    String topField() {
+    @Override
+    public String topField() {
         if (path == null) {
             return null;
         }
@@ -68,11 +69,16 @@ public final class Expr {
         return path[0].equals("value") && path.length >= 2 ? path[1] : null;
     }
 
+    @Override
     public String source() {
         return source;
     }
 
-    /** Evaluate; an evaluation error (missing field, wrong type) yields null rather than stopping the app. */
+    /**
+     * Evaluate; an evaluation error (missing field, wrong type) yields null rather than stopping the app, and is
+     * counted in {@link Failures} with its reason.
+     */
+    @Override
     public Object eval(Map<String, Object> vars) {
         if (path != null) {
             Object v = vars.get(path[0]);
@@ -91,12 +97,9 @@ public final class Expr {
         try {
             return fromCel(program.eval(act));
         } catch (CelEvaluationException e) {
+            Failures.GLOBAL.record("'" + source.strip() + "'", e.getMessage());
             return null;
         }
-    }
-
-    public boolean test(Map<String, Object> vars) {
-        return Boolean.TRUE.equals(eval(vars));
     }
 
     public static Map<String, Object> vars(String key, Object value) {

@@ -1,5 +1,6 @@
 package io.ksa.streams;
 
+import java.math.BigDecimal;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
@@ -11,9 +12,10 @@ import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.Serializer;
 
 /**
- * A compact binary serde for aggregation state (a map of names to longs, doubles or nulls): it is read and written
- * once per record, so it must be cheap. Layout: count, then per entry name length, name bytes, tag (0 null, 1 long,
- * 2 double) and 8 bytes.
+ * A compact binary serde for aggregation state (a map of names to values): it is read and written once per record,
+ * so the common case (longs and doubles) must be cheap. Layout: count, then per entry the name (length, UTF-8) and a
+ * tag: 0 null, 1 long (8 bytes), 2 double (8 bytes), 3 string, 4 JSON (lists, maps, booleans), 5 decimal (its text);
+ * tags 3-5 carry a 4-byte length and the bytes.
  */
 final class StateSerde {
     private StateSerde() {}
@@ -25,11 +27,26 @@ final class StateSerde {
             }
             Map<?, ?> m = (Map<?, ?>) data;
             byte[][] names = new byte[m.size()][];
+            byte[][] blobs = new byte[m.size()][];
             int size = 4;
             int i = 0;
-            for (Object k : m.keySet()) {
-                names[i] = String.valueOf(k).getBytes(StandardCharsets.UTF_8);
-                size += 2 + names[i].length + 1 + 8;
+            for (Map.Entry<?, ?> e : m.entrySet()) {
+                names[i] = String.valueOf(e.getKey()).getBytes(StandardCharsets.UTF_8);
+                Object v = e.getValue();
+                size += 2 + names[i].length + 1;
+                if (v == null || v instanceof Long || v instanceof Integer || v instanceof Short
+                        || v instanceof Double || v instanceof Float) {
+                    size += 8;
+                } else {
+                    if (v instanceof String s) {
+                        blobs[i] = s.getBytes(StandardCharsets.UTF_8);
+                    } else if (v instanceof BigDecimal d) {
+                        blobs[i] = d.toString().getBytes(StandardCharsets.UTF_8);
+                    } else {
+                        blobs[i] = Values.toJson(v).getBytes(StandardCharsets.UTF_8);
+                    }
+                    size += 4 + blobs[i].length;
+                }
                 i++;
             }
             ByteBuffer buf = ByteBuffer.allocate(size);
@@ -37,16 +54,17 @@ final class StateSerde {
             i = 0;
             for (Object v : m.values()) {
                 buf.putShort((short) names[i].length).put(names[i]);
-                i++;
                 if (v == null) {
                     buf.put((byte) 0).putLong(0L);
                 } else if (v instanceof Long || v instanceof Integer || v instanceof Short) {
                     buf.put((byte) 1).putLong(((Number) v).longValue());
-                } else if (v instanceof Number n) {
-                    buf.put((byte) 2).putDouble(n.doubleValue());
+                } else if (v instanceof Double || v instanceof Float) {
+                    buf.put((byte) 2).putDouble(((Number) v).doubleValue());
                 } else {
-                    throw new SerializationException("aggregation state holds a " + v.getClass().getSimpleName());
+                    byte tag = v instanceof String ? (byte) 3 : v instanceof BigDecimal ? (byte) 5 : (byte) 4;
+                    buf.put(tag).putInt(blobs[i].length).put(blobs[i]);
                 }
+                i++;
             }
             return buf.array();
         };
@@ -61,9 +79,27 @@ final class StateSerde {
                 byte[] name = new byte[buf.getShort()];
                 buf.get(name);
                 byte tag = buf.get();
-                long raw = buf.getLong();
-                out.put(new String(name, StandardCharsets.UTF_8),
-                        tag == 0 ? null : tag == 1 ? (Object) raw : (Object) Double.longBitsToDouble(raw));
+                Object v;
+                if (tag <= 2) {
+                    long raw = buf.getLong();
+                    v = tag == 0 ? null : tag == 1 ? (Object) raw : (Object) Double.longBitsToDouble(raw);
+                } else {
+                    byte[] blob = new byte[buf.getInt()];
+                    buf.get(blob);
+                    String text = new String(blob, StandardCharsets.UTF_8);
+                    if (tag == 3) {
+                        v = text;
+                    } else if (tag == 5) {
+                        v = new BigDecimal(text);
+                    } else {
+                        try {
+                            v = Values.JSON.readValue(blob, Object.class);
+                        } catch (java.io.IOException e) {
+                            throw new SerializationException("aggregation state is damaged: " + e.getMessage(), e);
+                        }
+                    }
+                }
+                out.put(new String(name, StandardCharsets.UTF_8), v);
             }
             return out;
         };

@@ -2,6 +2,7 @@ package io.ksa.streams;
 
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.common.serialization.Serde;
@@ -20,6 +21,7 @@ import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.SlidingWindows;
 import org.apache.kafka.streams.kstream.StreamJoined;
@@ -34,7 +36,7 @@ import org.apache.kafka.streams.state.WindowStore;
 
 /** Builds a Kafka Streams topology from a {@link Spec}. */
 public final class TopologyFactory {
-    /** What the runner needs besides the topology: the queryable store and how to read it. */
+    /** What the runner needs besides the topology: the queryable store, how to read it, and the counters. */
     public static final class Built {
         public Topology topology;
         public String store;
@@ -42,13 +44,32 @@ public final class TopologyFactory {
         public String storeKind;
         public String keyField = "key";
         Aggs aggs;
+        Spec.Aggregate aggregate;
+        Eval having;
+        Map<String, Eval> select;
         public final AtomicLong recordsIn = new AtomicLong();
         public final AtomicLong recordsOut = new AtomicLong();
         /** Records folded into an aggregate (after any repartition). */
         public final AtomicLong aggregated = new AtomicLong();
+        /** Records that came after the grace period of one of their windows (see {@link LateRecords}). */
+        public final AtomicLong late = new AtomicLong();
+        /** How the store's keys were partitioned (for finding the instance that holds a key). */
+        public org.apache.kafka.common.serialization.Serializer<String> partitionKeys = Serdes.String().serializer();
 
         public Map<String, Object> finish(Object state) {
             return aggs == null ? null : aggs.finish(state);
+        }
+
+        /**
+         * The row an aggregate shows for a key (and window): the output of the topology for it, with the key column(s)
+         * and window bounds; null when HAVING hides it.
+         */
+        public Map<String, Object> present(String key, Long start, Long end, Object state) {
+            if (aggs == null) {
+                return null;
+            }
+            Map<String, Object> out = outputRow(this, key, start, end, aggs.finish(state), true);
+            return out;
         }
     }
 
@@ -65,32 +86,66 @@ public final class TopologyFactory {
         StreamsBuilder builder = new StreamsBuilder();
         Serde<String> keys = Serdes.String();
         Serde<Object> json = Values.json();
-        Consumed<String, Object> consumed = Consumed.with(keys, Values.serde(spec.source.valueFormat));
+        AvroSupport.remember(spec.source.avroSchemas);
+        Consumed<String, Object> consumed = Consumed.with(
+                Keys.serde(spec.source.keyFormat, spec.source.keyType), valueSerde(spec.source.valueFormat, null, null));
         if (spec.source.timestampField != null && !spec.source.timestampField.isBlank()) {
             consumed = consumed.withTimestampExtractor(fieldTimestamp(spec.source.timestampField));
         }
         KStream<String, Object> stream = builder.stream(spec.source.topic, consumed);
         stream = stream.peek((k, v) -> built.recordsIn.incrementAndGet());
+        boolean rows = spec.source.columns != null && !spec.source.columns.isEmpty();
+        if (rows) {
+            stream = stream.processValues(() -> Rows.processor(spec.source.columns, "reading " + spec.source.topic));
+        }
         for (Spec.Step step : spec.steps) {
             stream = applyStep(stream, step);
         }
         if (spec.join != null) {
-            Serde<Object> current = stepsMakeJson(spec) ? json : Values.serde(spec.source.valueFormat);
+            Serde<Object> current = rows || stepsMakeJson(spec.steps) ? json : Values.serde(spec.source.valueFormat);
             stream = applyJoin(builder, stream, spec.join, current);
         }
-        Serde<Object> sinkSerde = Values.serde(spec.sink.valueFormat);
-        if (spec.aggregate != null) {
-            stream = applyAggregate(stream, spec, built, json);
+        for (Spec.Step step : spec.postSteps) {
+            stream = applyStep(stream, step);
         }
-        stream.peek((k, v) -> built.recordsOut.incrementAndGet()).to(spec.sink.topic, Produced.with(keys, sinkSerde));
+        Serde<Object> sinkSerde = valueSerde(spec.sink.valueFormat, spec.sink.avroSchema, spec.sink.avroSchemaId);
+        if (spec.aggregate != null) {
+            stream = applyAggregate(stream, spec, built, json, rows);
+        }
+        stream.peek((k, v) -> built.recordsOut.incrementAndGet())
+                .to(spec.sink.topic, Produced.with(Keys.serde(spec.sink.keyFormat, spec.sink.keyType), sinkSerde));
         built.topology = builder.build();
         return built;
     }
 
+    static Serde<Object> valueSerde(String format, String avroSchema, Integer avroSchemaId) {
+        if ("avro".equals(format)) {
+            return AvroSupport.serde(avroSchema, avroSchemaId);
+        }
+        return Values.serde(format);
+    }
+
     private static TimestampExtractor fieldTimestamp(String field) {
         return (record, partitionTime) -> {
-            if (record.value() instanceof Map<?, ?> m && m.get(field) instanceof Number n) {
-                return n.longValue();
+            if (record.value() instanceof Map<?, ?> m) {
+                Object v = m.get(field);
+                if (v == null) {
+                    for (Map.Entry<?, ?> e : m.entrySet()) {
+                        if (String.valueOf(e.getKey()).equalsIgnoreCase(field)) {
+                            v = e.getValue();
+                        }
+                    }
+                }
+                if (v instanceof Number n) {
+                    return n.longValue();
+                }
+                if (v instanceof String s) {
+                    try {
+                        return SqlTypes.parseTimestamp(s);
+                    } catch (SqlTypes.CoercionException e) {
+                        Failures.GLOBAL.record("timestamp " + field, e.getMessage() + "; the record time was used");
+                    }
+                }
             }
             long ts = record.timestamp();
             return ts >= 0 ? ts : Math.max(partitionTime, 0L);
@@ -101,31 +156,32 @@ public final class TopologyFactory {
         String op = step.op == null ? "" : step.op;
         switch (op) {
             case "filter" -> {
-                Expr e = Expr.compile(step.expr);
-                return stream.filter((k, v) -> e.test(Expr.vars(k, v)));
+                Eval e = Eval.compile(step.expr);
+                String where = "filter " + e.source();
+                return stream.filter((k, v) -> e.test(Expr.vars(k, v), where));
             }
             case "select" -> {
                 if (step.fields == null || step.fields.isEmpty()) {
                     throw new IllegalArgumentException("a select step needs fields");
                 }
-                Map<String, Expr> fields = compileAll(step.fields);
+                Map<String, Eval> fields = compileAll(step.fields);
                 return stream.mapValues((k, v) -> project(fields, Expr.vars(k, v)));
             }
             case "set_key" -> {
-                Expr e = Expr.compile(step.expr);
+                Eval e = Eval.compile(step.expr);
                 return stream.selectKey((k, v) -> Values.keyOf(e.eval(Expr.vars(k, v))));
             }
             default -> throw new IllegalArgumentException("unsupported step '" + op + "' (filter, select, set_key)");
         }
     }
 
-    private static Map<String, Expr> compileAll(Map<String, String> fields) {
-        Map<String, Expr> out = new LinkedHashMap<>();
-        fields.forEach((name, src) -> out.put(name, Expr.compile(src)));
+    private static Map<String, Eval> compileAll(Map<String, Object> fields) {
+        Map<String, Eval> out = new LinkedHashMap<>();
+        fields.forEach((name, src) -> out.put(name, Eval.compile(src)));
         return out;
     }
 
-    private static Map<String, Object> project(Map<String, Expr> fields, Map<String, Object> vars) {
+    private static Map<String, Object> project(Map<String, Eval> fields, Map<String, Object> vars) {
         Map<String, Object> out = new LinkedHashMap<>();
         fields.forEach((name, e) -> out.put(name, e.eval(vars)));
         return out;
@@ -134,7 +190,7 @@ public final class TopologyFactory {
     @SuppressWarnings("unchecked")
     private static ValueJoiner<Object, Object, Object> joiner(Spec.Join join) {
         if (join.select != null && !join.select.isEmpty()) {
-            Map<String, Expr> fields = compileAll(join.select);
+            Map<String, Eval> fields = compileAll(join.select);
             return (left, right) -> {
                 Map<String, Object> vars = new LinkedHashMap<>();
                 vars.put("left", left);
@@ -147,7 +203,7 @@ public final class TopologyFactory {
             Map<String, Object> out = new LinkedHashMap<>();
             if (left instanceof Map<?, ?> l) {
                 out.putAll((Map<String, Object>) l);
-            } else {
+            } else if (left != null) {
                 out.put("left", left);
             }
             if (right instanceof Map<?, ?> r) {
@@ -164,16 +220,28 @@ public final class TopologyFactory {
     private static KStream<String, Object> applyJoin(
             StreamsBuilder builder, KStream<String, Object> stream, Spec.Join join, Serde<Object> leftSerde) {
         Serde<String> keys = Serdes.String();
-        Serde<Object> rightSerde = Values.serde(join.valueFormat);
-        boolean left = "left".equals(join.type);
-        if (!left && !"inner".equals(join.type)) {
-            throw new IllegalArgumentException("unsupported join type '" + join.type + "' (inner, left)");
+        AvroSupport.remember(join.avroSchemas);
+        Serde<Object> rightRaw = valueSerde(join.valueFormat, null, null);
+        Consumed<String, Object> rightConsumed = Consumed.with(Keys.serde(join.keyFormat, join.keyType), rightRaw);
+        boolean rows = join.rightColumns != null && !join.rightColumns.isEmpty();
+        Serde<Object> rightSerde = rows ? Values.json() : rightRaw;
+        String type = join.type == null ? "inner" : join.type;
+        if (!List.of("inner", "left", "outer").contains(type)) {
+            throw new IllegalArgumentException("unsupported join type '" + join.type + "' (inner, left, outer)");
         }
+        boolean left = type.equals("left");
         ValueJoiner<Object, Object, Object> joiner = joiner(join);
         String kind = join.kind == null ? "" : join.kind;
+        if (type.equals("outer") && !kind.equals("stream")) {
+            throw new IllegalArgumentException("an outer join needs two streams (kind 'stream')");
+        }
         switch (kind) {
             case "table" -> {
-                KTable<String, Object> table = builder.table(join.topic, Consumed.with(keys, rightSerde));
+                KTable<String, Object> table = builder.table(join.topic, rightConsumed);
+                if (rows) {
+                    Rows reader = new Rows(join.rightColumns, "reading " + join.topic);
+                    table = table.mapValues((k, v) -> (Object) reader.build(k, v, 0L, -1, -1L));
+                }
                 Joined<String, Object, Object> joined = Joined.with(keys, leftSerde, rightSerde);
                 return left ? stream.leftJoin(table, joiner, joined) : stream.join(table, joiner, joined);
             }
@@ -181,23 +249,37 @@ public final class TopologyFactory {
                 if (join.keyExpr == null) {
                     throw new IllegalArgumentException("a global_table join needs key_expr");
                 }
-                GlobalKTable<String, Object> table = builder.globalTable(join.topic, Consumed.with(keys, rightSerde));
-                Expr keyExpr = Expr.compile(join.keyExpr);
+                GlobalKTable<String, Object> table = builder.globalTable(join.topic, rightConsumed);
+                Eval keyExpr = Eval.compile(join.keyExpr);
                 return left
                         ? stream.leftJoin(table, (k, v) -> Values.keyOf(keyExpr.eval(Expr.vars(k, v))), joiner)
                         : stream.join(table, (k, v) -> Values.keyOf(keyExpr.eval(Expr.vars(k, v))), joiner);
             }
             case "stream" -> {
-                if (join.windowMs == null) {
+                if (join.windowMs == null && join.beforeMs == null) {
                     throw new IllegalArgumentException("a stream-stream join needs window_ms");
                 }
-                KStream<String, Object> other = builder.stream(join.topic, Consumed.with(keys, rightSerde));
+                KStream<String, Object> other = builder.stream(join.topic, rightConsumed);
+                if (rows) {
+                    other = other.processValues(() -> Rows.processor(join.rightColumns, "reading " + join.topic));
+                }
+                if (join.rightKey != null) {
+                    Eval by = Eval.compile(join.rightKey);
+                    other = other.selectKey((k, v) -> Values.keyOf(by.eval(Expr.vars(k, v))));
+                }
+                long before = join.beforeMs != null ? join.beforeMs : join.windowMs;
+                long after = join.afterMs != null ? join.afterMs : join.windowMs;
+                Duration diff = Duration.ofMillis(Math.max(before, after));
                 JoinWindows windows = join.graceMs == null
-                        ? JoinWindows.ofTimeDifferenceWithNoGrace(Duration.ofMillis(join.windowMs))
-                        : JoinWindows.ofTimeDifferenceAndGrace(
-                                Duration.ofMillis(join.windowMs), Duration.ofMillis(join.graceMs));
+                        ? JoinWindows.ofTimeDifferenceWithNoGrace(diff)
+                        : JoinWindows.ofTimeDifferenceAndGrace(diff, Duration.ofMillis(join.graceMs));
+                windows = windows.before(Duration.ofMillis(before)).after(Duration.ofMillis(after));
                 StreamJoined<String, Object, Object> sj = StreamJoined.with(keys, leftSerde, rightSerde);
-                return left ? stream.leftJoin(other, joiner, windows, sj) : stream.join(other, joiner, windows, sj);
+                return switch (type) {
+                    case "left" -> stream.leftJoin(other, joiner, windows, sj);
+                    case "outer" -> stream.outerJoin(other, joiner, windows, sj);
+                    default -> stream.join(other, joiner, windows, sj);
+                };
             }
             default -> throw new IllegalArgumentException(
                     "unsupported join kind '" + kind + "' (table, global_table, stream)");
@@ -212,13 +294,16 @@ public final class TopologyFactory {
     }
 
     private static KStream<String, Object> applyAggregate(
-            KStream<String, Object> stream, Spec spec, Built built, Serde<Object> json) {
+            KStream<String, Object> stream, Spec spec, Built built, Serde<Object> json, boolean rows) {
         Spec.Aggregate agg = spec.aggregate;
         Serde<String> keys = Serdes.String();
         Aggs aggs = new Aggs(agg.aggregations, built.aggregated);
         Serde<Object> state = StateSerde.serde();
         built.aggs = aggs;
-        built.keyField = agg.keyField == null ? "key" : agg.keyField;
+        built.aggregate = agg;
+        built.keyField = agg.keyField;
+        built.having = agg.having == null ? null : Eval.compile(agg.having);
+        built.select = agg.select == null || agg.select.isEmpty() ? null : compileAll(agg.select);
         String store = spec.store == null || spec.store.isBlank() ? spec.name + "-store" : spec.store;
         built.store = store;
         boolean emitFinal = "final".equals(agg.emit);
@@ -226,25 +311,39 @@ public final class TopologyFactory {
             throw new IllegalArgumentException("unsupported emit '" + agg.emit + "' (changes, final)");
         }
         Serde<Object> valueSerde = Values.serde(spec.source.valueFormat);
-        if (spec.join != null || stepsMakeJson(spec)) {
+        if (rows || spec.join != null || stepsMakeJson(spec.steps) || stepsMakeJson(spec.postSteps)
+                || "avro".equals(spec.source.valueFormat)) {
             valueSerde = json;
         }
-        KGroupedStream<String, Object> grouped;
         // Like ksqlDB, repartition only what the aggregations read (nothing at all for a count).
         java.util.Set<String> needed = aggs.neededFields();
-        if (agg.groupBy != null && !agg.groupBy.isBlank()) {
-            Expr by = Expr.compile(agg.groupBy);
-            KStream<String, Object> keyed = stream.map((k, v) -> KeyValue.pair(
+        KStream<String, Object> keyed;
+        boolean repartition = agg.groupBy != null && !(agg.groupBy instanceof String s && s.isBlank());
+        if (repartition) {
+            Eval by = Eval.compile(agg.groupBy);
+            keyed = stream.map((k, v) -> KeyValue.pair(
                             Values.keyOf(by.eval(Expr.vars(k, v))), needed == null ? v : projectFields(v, needed)))
                     .filter((k, v) -> k != null);
             if (needed != null) {
                 valueSerde = json;
             }
-            grouped = keyed.groupByKey(Grouped.with(keys, valueSerde));
         } else {
-            grouped = stream.filter((k, v) -> k != null).groupByKey(Grouped.with(keys, valueSerde));
+            keyed = stream.filter((k, v) -> k != null);
+            boolean rekeyed = spec.steps.stream().anyMatch(x -> "set_key".equals(x.op))
+                    || spec.postSteps.stream().anyMatch(x -> "set_key".equals(x.op));
+            if (!rekeyed) {
+                built.partitionKeys = Keys.serde(spec.source.keyFormat, spec.source.keyType).serializer();
+            }
         }
-        String keyField = built.keyField;
+        if (agg.window != null) {
+            // count late records where the windowed aggregation sees them: after the repartition
+            if (repartition) {
+                keyed = keyed.repartition(Repartitioned.<String, Object>with(keys, valueSerde).withName("group"));
+            }
+            Spec.Window w = agg.window;
+            keyed = keyed.processValues(() -> new LateRecords(w, built.late));
+        }
+        KGroupedStream<String, Object> grouped = keyed.groupByKey(Grouped.with(keys, valueSerde));
         if (agg.window == null) {
             if (emitFinal) {
                 throw new IllegalArgumentException("emit final needs a window");
@@ -253,7 +352,8 @@ public final class TopologyFactory {
             KTable<String, Object> table = grouped.aggregate(aggs::init, aggs::add,
                     Materialized.<String, Object, KeyValueStore<Bytes, byte[]>>as(store)
                             .withKeySerde(keys).withValueSerde(state));
-            return table.toStream().mapValues((k, v) -> v == null ? null : withKey(keyField, k, aggs.finish(v)));
+            return table.toStream().mapValues((k, v) -> v == null ? null
+                    : outputRow(built, k, null, null, aggs.finish(v), false));
         }
         Spec.Window w = agg.window;
         Duration grace = w.graceMs == null ? null : Duration.ofMillis(w.graceMs);
@@ -301,7 +401,66 @@ public final class TopologyFactory {
             table = table.suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded()));
         }
         return table.toStream().map((wk, v) -> KeyValue.pair(wk.key(), v == null ? null
-                : windowed(keyField, wk.key(), wk.window().start(), wk.window().end(), aggs.finish(v))));
+                : outputRow(built, wk.key(), wk.window().start(), wk.window().end(), aggs.finish(v), false)));
+    }
+
+    /**
+     * The output of an aggregate: with the spec API, the key field, window bounds and aggregations; with SQL, the row
+     * of key column(s), aggregations and window bounds filtered by HAVING (null: a tombstone) and projected by SELECT
+     * (``withKey`` also keeps the key columns, for interactive queries).
+     */
+    static Map<String, Object> outputRow(Built built, String key, Long start, Long end, Map<String, Object> result,
+                                         boolean withKey) {
+        Spec.Aggregate agg = built.aggregate;
+        if (agg.keyColumns == null || agg.keyColumns.isEmpty()) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            if (built.keyField != null) {
+                out.put(built.keyField, key);
+            }
+            if (start != null) {
+                out.put(agg.windowStartField, start);
+                out.put(agg.windowEndField, end);
+            }
+            out.putAll(result);
+            return out;
+        }
+        Map<String, Object> row = new LinkedHashMap<>();
+        Rows keyReader = new Rows(agg.keyColumns, "group key");
+        Map<String, Object> keyRow = keyReader.build(key, Map.of(), 0L, -1, -1L);
+        if (keyRow != null) {
+            for (Spec.Column c : agg.keyColumns) {
+                row.put(c.name, keyRow.get(c.name));
+            }
+        }
+        if (start != null) {
+            row.put(agg.windowStartField, start);
+            row.put(agg.windowEndField, end);
+        }
+        row.putAll(result);
+        Map<String, Object> vars = Expr.vars(key, row);
+        if (built.having != null && !built.having.test(vars, "HAVING " + built.having.source())) {
+            return null;
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        if (withKey) {
+            for (Spec.Column c : agg.keyColumns) {
+                out.put(c.name, row.get(c.name));
+            }
+            if (start != null) {
+                out.put(agg.windowStartField, start);
+                out.put(agg.windowEndField, end);
+            }
+        }
+        if (built.select != null) {
+            built.select.forEach((name, e) -> out.put(name, e.eval(vars)));
+        } else {
+            out.putAll(result);
+            if (start != null && !withKey) {
+                out.put(agg.windowStartField, start);
+                out.put(agg.windowEndField, end);
+            }
+        }
+        return out;
     }
 
     private static Object projectFields(Object value, java.util.Set<String> fields) {
@@ -317,8 +476,8 @@ public final class TopologyFactory {
         return out;
     }
 
-    private static boolean stepsMakeJson(Spec spec) {
-        return spec.steps.stream().anyMatch(s -> "select".equals(s.op));
+    private static boolean stepsMakeJson(List<Spec.Step> steps) {
+        return steps.stream().anyMatch(s -> "select".equals(s.op));
     }
 
     static Map<String, Object> withKey(String keyField, String key, Map<String, Object> result) {
