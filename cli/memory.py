@@ -46,6 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=5, help=f"1-{MAX_SEARCH_LIMIT} (default 5)")
     p.add_argument("--min-score", type=float, help="drop results below this similarity")
+    p.add_argument(
+        "--mode",
+        choices=("hybrid", "vector", "lexical"),
+        default="hybrid",
+        help="hybrid (default): meaning and exact terms fused; vector: meaning only; lexical: terms only (BM25)",
+    )
     _filters_args(p)
 
     p = sub.add_parser("get", help="show the record under a key, or every record matching a pattern")
@@ -75,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings()
         from memory.store import MemoryStore
 
-        store = MemoryStore.from_settings(settings, search_copy=False)  # one command: no copy to load
+        # One command: no in-process copy to load, except for a search that uses the lexical index (which lives in
+        # the copy); it waits for the copy to load.
+        lexical = args.action == "search" and args.mode != "vector"
+        store = MemoryStore.from_settings(settings, search_copy=lexical)
+        if lexical and store.search_cache is not None:
+            store.search_cache.wait(600)
     except KafkaAgentError as exc:
         err.print(f"[red]kafka-agent memory:[/red] {exc}", markup=True, highlight=False)
         return 2
@@ -128,7 +139,12 @@ def _dispatch(args: argparse.Namespace, store: Any, settings: Any, out: Any, err
         return 0
     if args.action == "search":
         result = store.search(
-            args.query, limit=args.limit, cluster=args.cluster, filters=_filters(args), min_score=args.min_score
+            args.query,
+            limit=args.limit,
+            cluster=args.cluster,
+            filters=_filters(args),
+            min_score=args.min_score,
+            mode=args.mode,
         )
         if args.json:
             return _print_json(out, result)
@@ -139,6 +155,8 @@ def _dispatch(args: argparse.Namespace, store: Any, settings: Any, out: Any, err
         out.print(table)
         if not result.hits:
             err.print("no matching records")
+        if result.note:
+            err.print(f"note: {result.note}", markup=False, highlight=False)
         return 0
     if args.action in ("get", "list"):
         if args.action == "get":

@@ -29,20 +29,16 @@ class MemoryMetadata(BaseModel):
 
     key: str | None = Field(
         default=None,
-        description="'kafka-streaming-agent/<cluster>/<type>' or '.../<type>/<name>', lowercase slugs. Storing "
-        "again under the same key updates that record. Omit it to file the text under the cluster argument and "
-        "the category as type, with a name derived from the text.",
+        description="'kafka-streaming-agent/<cluster>/<type>[/<name>]' (slugs); default: from cluster, category "
+        "and the text.",
     )
-    namespace: str = Field(default="default", description="A slug grouping related records, e.g. 'streaming-infra'.")
-    layer: Layer = Field(
-        default="long_term",
-        description="short_term (kept 24 h), mid_term (kept 7 days) or long_term (kept until deleted).",
-    )
-    category: str | None = Field(default=None, description="Free category; defaults to the key's type.")
-    project: str | None = Field(default=None, description="The project the record belongs to.")
-    agent: str | None = Field(default=None, description="Who wrote it, e.g. 'kafka-streaming-agent'.")
-    intent: str | None = Field(default=None, description="Why it was stored, e.g. 'documentation', 'analysis'.")
-    tags: list[str] = Field(default_factory=list, description="Lowercase slug tags, at most 20.")
+    namespace: str = "default"
+    layer: Layer = Field(default="long_term", description="Kept 24 h, 7 days or until deleted.")
+    category: str | None = Field(default=None, description="Default: the key's type.")
+    project: str | None = None
+    agent: str | None = None
+    intent: str | None = None
+    tags: list[str] = Field(default_factory=list, description="Lowercase slugs.")
 
 
 class MemoryInput(BaseModel):
@@ -50,7 +46,7 @@ class MemoryInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(description=f"The text to remember (1 to {MAX_TEXT_CHARS} characters).")
+    text: str
     metadata: MemoryMetadata = Field(default_factory=MemoryMetadata)
 
 
@@ -101,12 +97,24 @@ class StoreResult(BaseModel):
 class SearchHit(BaseModel):
     score: float = Field(description="Cosine similarity of the best-matching part of the record, -1 to 1.")
     record: MemoryRecord
+    found_by: list[Literal["vector", "lexical"]] = Field(
+        default_factory=list,
+        description="Which sides ranked the record among their best: vector (meaning), lexical (the query's terms).",
+    )
+    lexical_score: float | None = Field(
+        default=None, description="BM25 score of the record's best-matching part for the query's terms, if any."
+    )
 
 
 class SearchResult(BaseModel):
     query: str
     hits: list[SearchHit]
     searched_collections: int = Field(description="How many cluster collections the search read.")
+    mode: Literal["hybrid", "vector", "lexical"] = Field(
+        default="hybrid",
+        description="hybrid: meaning and terms, fused by rank; vector: meaning only; lexical: terms only (BM25).",
+    )
+    note: str | None = Field(default=None, description="Set when part of the search could not use the mode asked.")
 
 
 class RecordList(BaseModel):

@@ -37,6 +37,11 @@ def chunk_id(key: str, n: int) -> str:
     return f"{key}#{n}"
 
 
+def key_of_chunk(chunk: str) -> str:
+    """The record key of a chunk id."""
+    return chunk.rsplit("#", 1)[0]
+
+
 def index_id(namespace: str, text_hash: str) -> str:
     return f"h/{namespace}/{text_hash}"
 

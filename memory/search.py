@@ -5,13 +5,15 @@ So each collection is first read without a filter, for its nearest chunks, and t
 unread entry of a collection scores at most the lowest score read from it; only when that could still rank among the
 best ``limit`` records is the collection read again, deeper, and at last by Chroma's exact filtered query. The
 result is the same as a filtered query, at the cost of a plain one whenever the filters are not very selective.
+
+Also here: how the candidates of the two sides of a hybrid search are merged and ranked (``candidates``, ``rank``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from memory import records as R
 from memory.keys import check_slug
@@ -24,6 +26,17 @@ PREFILTER_MAX = 1000
 SCAN_PAGE = 5000
 INCLUDE = ["metadatas", "documents", "distances"]
 FILTER_FIELDS = ("type", "layer", "category", "project", "namespace")  # metadata fields a search can filter on
+
+SearchMode = Literal["hybrid", "vector", "lexical"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "lexical")
+# Hybrid search fuses the best max(limit * FUSION_DEPTH_FACTOR, FUSION_MIN_DEPTH) records of each side.
+FUSION_DEPTH_FACTOR = 4
+FUSION_MIN_DEPTH = 50
+# Hybrid ranking: "linear" (cosine + LEXICAL_WEIGHT x normalised BM25, see fused_score) or "rrf" (reciprocal rank
+# fusion with RRF_K). bench/memory.py measures both.
+FUSION: Literal["linear", "rrf"] = "linear"
+LEXICAL_WEIGHT = 0.5
+RRF_K = 60
 
 Row = tuple[float, dict[str, Any], str]  # score, chunk metadata, chunk text
 Hit = tuple[float, Any, dict[str, Any], str]  # best score of a record, its collection, chunk metadata, chunk text
@@ -235,20 +248,83 @@ def ids_reader(cache: SearchCache) -> Callable[[Any, list[float], int], list[Row
     return read
 
 
-def fetch_candidates(candidates: list[Candidate], limit: int) -> dict[str, Hit]:
-    """The best ``limit`` candidates as hits, with their metadata and text read from Chroma (a chunk deleted since
-    the copy was read is skipped)."""
-    by_col: dict[int, tuple[Any, list[tuple[float, str]]]] = {}
-    for score, cid, col in sorted(candidates, key=lambda c: -c[0])[:limit]:
-        by_col.setdefault(id(col), (col, []))[1].append((score, cid))
-    best: dict[str, Hit] = {}
-    for col, wanted in by_col.values():
-        got = col.get(ids=[cid for _, cid in wanted], include=["metadatas", "documents"])
-        rows = {
-            cid: (m, d) for cid, m, d in zip(got["ids"], got["metadatas"] or [], got["documents"] or [], strict=True)
-        }
-        for score, cid in wanted:
-            if cid in rows and rows[cid][0]:
-                meta = dict(rows[cid][0])
-                best[str(meta["key"])] = (score, col, meta, str(rows[cid][1]))
-    return best
+def fetch_chunks(chunks: list[tuple[str, Any]]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Metadata and text of chunks (id, collection) from Chroma, by chunk id (a chunk deleted since the copy was
+    read is left out)."""
+    by_col: dict[int, tuple[Any, list[str]]] = {}
+    for cid, col in chunks:
+        by_col.setdefault(id(col), (col, []))[1].append(cid)
+    out: dict[str, tuple[dict[str, Any], str]] = {}
+    for col, ids in by_col.values():
+        got = col.get(ids=ids, include=["metadatas", "documents"])
+        for cid, meta, doc in zip(got["ids"], got["metadatas"] or [], got["documents"] or [], strict=True):
+            if meta:
+                out[str(cid)] = (dict(meta), str(doc))
+    return out
+
+
+@dataclass
+class Scored:
+    """A candidate record of a search: its chosen chunk, and its scores on each side (None: not known)."""
+
+    key: str
+    chunk: str
+    col: Any
+    cosine: float | None = None
+    lexical: float | None = None
+    found_by: list[Literal["vector", "lexical"]] = field(default_factory=list)
+
+
+def candidates(vector: list[Candidate], lexical: list[Candidate]) -> dict[str, Scored]:
+    """The records either side found (each side's list holds one chunk per record); a record keeps the vector side's
+    chunk when both found it."""
+    out: dict[str, Scored] = {}
+    for score, cid, col in vector:
+        key = R.key_of_chunk(cid)
+        if key not in out or (out[key].cosine or -2.0) < score:
+            out[key] = Scored(key, cid, col, cosine=score, found_by=["vector"])
+    for score, cid, col in lexical:
+        key = R.key_of_chunk(cid)
+        got = out.get(key)
+        if got is None:
+            out[key] = Scored(key, cid, col, lexical=score, found_by=["lexical"])
+        elif got.lexical is None or got.lexical < score:
+            got.lexical = score if got.chunk == cid else max(score, got.lexical or 0.0)
+            if "lexical" not in got.found_by:
+                got.found_by.append("lexical")
+    return out
+
+
+def fused_score(cosine: float, lexical: float) -> float:
+    """Hybrid relevance: the cosine plus LEXICAL_WEIGHT times the normalised BM25 (cut at 1). The cosine of a small
+    model is a calibrated similarity (unrelated texts near 0, a paraphrase 0.4-0.7); normalised BM25 says which
+    share of the query's term weight a record holds, so a record that names the query's rare identifiers gains up
+    to LEXICAL_WEIGHT, and a match on a common word alone gains little."""
+    return cosine + LEXICAL_WEIGHT * min(1.0, max(0.0, lexical))
+
+
+def rank(found: list[Scored], *, mode: SearchMode, floor: float) -> list[Scored]:
+    """Candidates best first for the mode (dropping those whose cosine is under ``floor``). Ties go to the
+    higher cosine, then the key."""
+    kept = [c for c in found if (c.cosine if c.cosine is not None else -2.0) >= floor]
+    if mode == "vector":
+        kept = [c for c in kept if c.cosine is not None]
+        return sorted(kept, key=lambda c: (-(c.cosine or 0.0), c.key))
+    if mode == "lexical":
+        kept = [c for c in kept if c.lexical]
+        return sorted(kept, key=lambda c: (-(c.lexical or 0.0), -(c.cosine or 0.0), c.key))
+    if FUSION == "rrf":
+        return _rrf(kept)
+    return sorted(kept, key=lambda c: (-fused_score(c.cosine or 0.0, c.lexical or 0.0), -(c.cosine or 0.0), c.key))
+
+
+def _rrf(found: list[Scored]) -> list[Scored]:
+    """Reciprocal rank fusion (Cormack et al. 2009), kept for comparison in bench/memory.py: each record scores the
+    sum of ``1 / (RRF_K + rank)`` over the two rankings it is in."""
+    fused = dict.fromkeys((c.key for c in found), 0.0)
+    by_cos = sorted((c for c in found if c.cosine is not None), key=lambda c: -(c.cosine or 0.0))
+    by_lex = sorted((c for c in found if c.lexical), key=lambda c: -(c.lexical or 0.0))
+    for ranking in (by_cos, by_lex):
+        for pos, cand in enumerate(ranking, start=1):
+            fused[cand.key] += 1.0 / (RRF_K + pos)
+    return sorted(found, key=lambda c: (-fused[c.key], -(c.cosine or 0.0), c.key))

@@ -3,7 +3,9 @@
 Layout: one Chroma collection per cluster named in the keys (``kam.<cluster>``), cosine space, one entry per chunk
 of a record's text (see ``memory.records``); and one small ``kam-index`` collection mapping (namespace, text hash) to
 the key holding that text, so identical text in a namespace is found without a scan. A cluster filter picks one
-collection; the other filters are applied as ``memory.search`` explains. Writes are in ``memory.writes``.
+collection; the other filters are applied as ``memory.search`` explains. Searches are hybrid by default: meaning
+(the vectors) and the query's exact terms (BM25 over the in-process copy, ``memory.lexical``), fused by
+``memory.search.rank``. Writes are in ``memory.writes``.
 
 Every method blocks (Chroma, the model): the MCP tools call them through ``app.run``.
 """
@@ -12,16 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidArgument, KafkaAgentError, NotFound
 from memory import records as R
 from memory.embeddings import Embedder
 from memory.keys import KeyPattern, check_slug, is_pattern, parse_key
+from memory.lexical import FILE_NAME, LexicalFile, query_terms
 from memory.models import (
     MAX_BATCH,
     MAX_LIST_LIMIT,
@@ -35,17 +40,23 @@ from memory.models import (
     StoreResult,
 )
 from memory.search import (
+    FUSION_DEPTH_FACTOR,
+    FUSION_MIN_DEPTH,
+    SEARCH_MODES,
     Candidate,
     Filters,
     Hit,
+    SearchMode,
+    candidates,
     checked_filters,
     copy_candidates,
-    fetch_candidates,
+    fetch_chunks,
     ids_reader,
     nearest,
+    rank,
     split_copied,
 )
-from memory.vectorcache import CollectionCache, SearchCache, Update
+from memory.vectorcache import CopyUpdate, SearchCache
 from memory.writes import write_prepared
 
 log = logging.getLogger("kafka_agent.memory")
@@ -84,13 +95,14 @@ class MemoryStore:
         # How searches were answered: searches without / with filters, collections read again because the first
         # read could not settle the top results (a deeper plain read, then Chroma's where filter, then an exact scan
         # when that came back short), and filtered searches answered by the in-process copies.
-        paths = ("unfiltered", "prefiltered", "deeper", "chroma_where", "exact_scan", "copy")
+        paths = ("unfiltered", "prefiltered", "deeper", "chroma_where", "exact_scan", "copy", "lexical")
         self.search_paths = dict.fromkeys(paths, 0)
         # Filtered searches use in-process copies of the collections (memory.vectorcache), kept only where this
         # process is the only writer: an embedded Chroma, which ``lock`` guards.
         self.search_cache: SearchCache | None = None
         if lock is not None and search_cache_rows > 0:
-            self.search_cache = SearchCache(self._write_lock, max_rows=search_cache_rows)
+            terms_file = open_terms_file(Path(location)) if location else None
+            self.search_cache = SearchCache(self._write_lock, max_rows=search_cache_rows, terms_file=terms_file)
             self.search_cache.load_later(self.cluster_collections(None))
 
     @classmethod
@@ -131,6 +143,8 @@ class MemoryStore:
         self._pool.shutdown(wait=False)
         if self.search_cache is not None:
             self.search_cache.close()
+            if self.search_cache.file is not None:
+                self.search_cache.file.close()
         closer = getattr(self.client, "close", None)
         try:
             if callable(closer):
@@ -179,10 +193,11 @@ class MemoryStore:
         return out
 
     @contextlib.contextmanager
-    def copy_writing(self, cluster: str, col: Any) -> Iterator[Update]:
-        """Around a write to a cluster's collection: keeps its in-process search copy in step (see SearchCache)."""
+    def copy_writing(self, cluster: str, col: Any) -> Iterator[CopyUpdate]:
+        """Around a write to a cluster's collection: keeps its in-process search copy and the terms file in step
+        (see SearchCache)."""
         if self.search_cache is None:
-            yield lambda change, *args: None
+            yield CopyUpdate(None, cluster)
         else:
             with self.search_cache.writing(cluster, col) as update:
                 yield update
@@ -331,12 +346,19 @@ class MemoryStore:
         filters: Filters | None = None,
         min_score: float | None = None,
         query_vector: list[float] | None = None,
+        mode: SearchMode = "hybrid",
     ) -> SearchResult:
-        """The records nearest in meaning to ``query``, best first, each once with its best chunk's score.
+        """The records that best answer ``query``, best first, each once with its best chunk's cosine score.
 
-        ``query_vector`` is the query's embedding when the caller already has it (it is encoded otherwise)."""
+        ``mode``: ``hybrid`` fuses the nearest records in meaning with the best BM25 matches of the query's terms
+        (reciprocal rank fusion, ``memory.search.fuse``); ``vector`` and ``lexical`` use one side alone. The lexical
+        side needs the in-process copy (an embedded store): a collection without a ready copy is searched by meaning
+        only, and the result's ``note`` says so. ``query_vector`` is the query's embedding when the caller already
+        has it (it is encoded otherwise)."""
         query = R.check_text(query, "The query")
         _check_limit(limit, MAX_SEARCH_LIMIT)
+        if mode not in SEARCH_MODES:
+            raise InvalidArgument(f"Unknown search mode {mode!r}.", hint=f"Use one of: {', '.join(SEARCH_MODES)}.")
         if min_score is not None and not -1.0 <= min_score <= 1.0:
             raise InvalidArgument(f"min_score {min_score} is outside -1..1.", hint="Use e.g. 0.3.")
         flt = checked_filters(filters or Filters())
@@ -344,16 +366,35 @@ class MemoryStore:
         collections = self.cluster_collections(cluster)
         searched = len(collections)
         if not collections:
-            return SearchResult(query=query, hits=[], searched_collections=0)
+            return SearchResult(query=query, hits=[], searched_collections=0, mode=mode)
+        copied, plain = split_copied(self.search_cache, collections) if self.search_cache else ([], collections)
+        note = None
+        if mode != "vector" and plain:
+            why = (
+                "a Chroma server keeps no in-process index"
+                if self.search_cache is None
+                else "their in-process index is loading or over memory_search_cache_rows"
+            )
+            if mode == "lexical" and not copied:
+                raise InvalidArgument(
+                    f"Lexical search is not available here: {why}.",
+                    hint="Use mode 'vector' (or 'hybrid', which then searches by meaning), or retry once the index "
+                    "has loaded.",
+                )
+            names = ", ".join(sorted(name for name, _ in plain)[:5])
+            note = f"searched by meaning only in {len(plain)} of {searched} cluster(s) ({names}): {why}"
+        if mode == "lexical":
+            plain = []
         vector = query_vector if query_vector is not None else self.embedder.encode([query])[0]
         now = self.clock()
         floor = min_score if min_score is not None else -2.0
+        depth = limit if mode == "vector" else max(limit * FUSION_DEPTH_FACTOR, FUSION_MIN_DEPTH)
 
-        def chroma_nearest(cols: list[tuple[str, Any]], reader: Any = None) -> dict[str, Hit]:
+        def chroma_nearest(cols: list[tuple[str, Any]], want: int, reader: Any = None) -> dict[str, Hit]:
             found, expired = nearest(
                 [col for _, col in cols],
                 vector,
-                limit=limit,
+                limit=want,
                 flt=flt,
                 floor=floor,
                 now=now,
@@ -364,30 +405,77 @@ class MemoryStore:
             self._drop_expired(expired)
             return found
 
-        best: dict[str, Hit] = {}
-        candidates: list[Candidate] = []  # hits from the in-process copies, whose metadata is read at the end
+        # The meaning side: (cosine, chunk id, collection) per record; hits read whole from Chroma where there is
+        # no copy (their metadata and text come with them).
+        read: dict[str, Hit] = {}
+        vec: list[Candidate] = []
+        if mode != "lexical":
+            if self.search_cache is not None and copied:
+                if flt.empty:  # Chroma's index finds the nearest; the copy says which are expired
+                    near = chroma_nearest(copied, depth, ids_reader(self.search_cache))
+                    vec = [(score, meta["id"], col) for score, col, meta, _ in near.values()]
+                else:  # the copy filters and scores
+                    vec, rest = copy_candidates(
+                        self.search_cache, copied, vector, flt=flt, floor=floor, now=now, limit=depth
+                    )
+                    self.search_paths["copy"] += len(rest) < len(copied)
+                    plain += rest  # a copy dropped since (a failed write): Chroma answers for it
+            if plain:
+                read = chroma_nearest(plain, limit)
+                vec += [
+                    (score, str(meta.get("id") or R.chunk_id(key, int(meta.get("chunk", 0)))), col)
+                    for key, (score, col, meta, _) in read.items()
+                ]
+        # The lexical side: BM25 over the copies, normalised by what a chunk holding every query term would score.
+        lex: list[Candidate] = []
+        terms = query_terms(query) if mode != "vector" else []
+        if terms and copied and self.search_cache is not None:
+            for name, col in copied:
+                for score, cid, _ in self.search_cache.lexical(name, terms, flt=flt, now=now, limit=depth) or []:
+                    lex.append((score, cid, col))
+            self.search_paths["lexical"] += 1
+        # Each candidate record with both scores: the side that did not rank it is asked for its chunk's score.
+        pool = candidates(vec, lex)
         if self.search_cache is not None:
-            if flt.empty:  # Chroma's index finds the nearest; the copy says which are expired
-                copied, collections = split_copied(self.search_cache, collections)
-                if copied:
-                    found = chroma_nearest(copied, ids_reader(self.search_cache))
-                    candidates = [(score, meta["id"], col) for score, col, meta, _ in found.values()]
-            else:  # the copy filters and scores
-                candidates, rest = copy_candidates(
-                    self.search_cache, collections, vector, flt=flt, floor=floor, now=now, limit=limit
-                )
-                self.search_paths["copy"] += len(rest) < len(collections)
-                collections = rest
-        if collections:
-            best.update(chroma_nearest(collections))
-        best.update(fetch_candidates(candidates, limit))
-        top = sorted(best.values(), key=lambda h: -h[0])[:limit]
+            cache = self.search_cache
+            need_cos: dict[str, list[str]] = {}
+            need_lex: dict[str, list[str]] = {}
+            for cand in pool.values():
+                name = R.cluster_of_collection(str(cand.col.name)) or ""
+                if cand.cosine is None:
+                    need_cos.setdefault(name, []).append(cand.chunk)
+                if cand.lexical is None and terms:
+                    need_lex.setdefault(name, []).append(cand.chunk)
+            cos_of = {cid: v for name, ids in need_cos.items() for cid, v in cache.scores(name, ids, vector).items()}
+            lex_of = {cid: v for name, ids in need_lex.items() for cid, v in cache.lexical_of(name, ids, terms).items()}
+            for cand in pool.values():
+                if cand.cosine is None:
+                    cand.cosine = cos_of.get(cand.chunk)
+                if cand.lexical is None:
+                    cand.lexical = lex_of.get(cand.chunk)
+        ranked = rank(list(pool.values()), mode=mode, floor=floor)[:limit]
+        hits_of = fetch_chunks([(c.chunk, c.col) for c in ranked if c.key not in read])
         hits = []
-        for score, col, meta, doc in top:
-            docs = {str(meta["key"]): doc} if int(meta.get("chunks", 1)) == 1 else {}
+        for cand in ranked:
+            got = read.get(cand.key)
+            if got is not None:
+                _, col, meta, doc = got
+            elif cand.chunk in hits_of:
+                col = cand.col
+                meta, doc = hits_of[cand.chunk]
+            else:
+                continue  # deleted since the copy was read
+            docs = {cand.key: doc} if int(meta.get("chunks", 1)) == 1 else {}
             record = self._full_records(col, [meta], docs)[0]
-            hits.append(SearchHit(score=round(score, 4), record=record))
-        return SearchResult(query=query, hits=hits, searched_collections=searched)
+            hits.append(
+                SearchHit(
+                    score=round(cand.cosine or 0.0, 4),
+                    record=record,
+                    found_by=cand.found_by,
+                    lexical_score=None if not cand.lexical else round(cand.lexical, 4),
+                )
+            )
+        return SearchResult(query=query, hits=hits, searched_collections=searched, mode=mode, note=note)
 
     # --- delete and expiry ----------------------------------------------------------------------------------------
 
@@ -419,7 +507,7 @@ class MemoryStore:
             if col is not None:
                 with self.copy_writing(cluster, col) as update:
                     col.delete(where={"key": {"$in": ks}} if len(ks) > 1 else {"key": ks[0]})
-                    update(CollectionCache.drop_keys, ks)
+                    update.drop_keys(ks)
         idx = [R.index_id(str(m["namespace"]), str(m["text_hash"])) for m in metas.values()]
         if idx:
             index = self.index_collection()
@@ -457,6 +545,26 @@ class MemoryStore:
     def _maybe_purge(self) -> None:
         if self.clock() - self._last_purge >= self._purge_interval_s:
             self.purge_expired()
+
+
+def open_terms_file(folder: Path) -> LexicalFile | None:
+    """The lexical terms file of an embedded store; a damaged one is set aside and started again (it is rebuilt from
+    Chroma as the copies load)."""
+    try:
+        return LexicalFile(folder)
+    except sqlite3.DatabaseError:
+        broken = folder / FILE_NAME
+        log.warning("the lexical terms file %s is damaged: starting a new one", broken)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{broken}{suffix}").unlink(missing_ok=True)
+        try:
+            return LexicalFile(folder)
+        except (sqlite3.Error, OSError):
+            log.warning("cannot open the lexical terms file %s: terms are kept in memory only", broken, exc_info=True)
+            return None
+    except (sqlite3.Error, OSError):
+        log.warning("cannot open the lexical terms file in %s: terms are kept in memory only", folder, exc_info=True)
+        return None
 
 
 def _check_limit(limit: int, maximum: int) -> None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from memory import records as R
 from memory.models import StoreOutcome, StoreResult
-from memory.vectorcache import CollectionCache
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
@@ -117,10 +116,10 @@ def _write_embedded(
         with store.copy_writing(cluster, col) as update:
             for part in _batches(len(ids), size):
                 col.upsert(ids=ids[part], embeddings=vecs[part], documents=docs[part], metadatas=metas[part])
-            update(CollectionCache.put, ids, vecs, metas)
+            update.put(ids, vecs, docs, metas)
             if stale.get(cluster):
                 col.delete(ids=stale[cluster])
-                update(CollectionCache.drop_ids, stale[cluster])
+                update.drop_ids(stale[cluster])
     return result
 
 
@@ -139,7 +138,7 @@ def _write_metadata_only(
         metas = [{**base, "chunk": m["chunk"], "chunks": m["chunks"], "keep": m["keep"]} for m in got["metadatas"]]
         with store.copy_writing(p.key.cluster, col) as update:
             col.update(ids=got["ids"], metadatas=metas)
-            update(CollectionCache.set_meta, list(got["ids"]), metas)
+            update.set_meta(list(got["ids"]), metas)
         result[p.key_str] = (n, float(base["expires_at"]))
     return result
 

@@ -12,6 +12,16 @@ from tests.conftest import make_settings
 
 # Memory tools never reach Kafka; the settings only need a default cluster name.
 NO_KAFKA = "127.0.0.1:1"
+# A tool's ``cluster`` argument must name a configured cluster (mcp_server.tools._base checks it for every tool), so
+# the memory tests' settings configure the clusters their records name. Each test has its own Chroma folder: the
+# names need not be unique.
+PREFIXES = ("a", "b", "c", "ca", "cb", "none", "big", "small")
+
+
+def mem_cluster(prefix: str) -> str:
+    """The configured cluster name a test uses for ``prefix``."""
+    assert prefix in PREFIXES, prefix
+    return f"{prefix}-memtest1"
 
 
 class FakeClock:
@@ -43,7 +53,11 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def memory_settings(data_dir: Path) -> Any:
-    return make_settings(NO_KAFKA, data_dir)
+    clusters = data_dir / "clusters.yaml"
+    names = ["local", *(mem_cluster(p) for p in PREFIXES)]
+    body = "".join(f"  {name}:\n    bootstrap_servers: '{NO_KAFKA}'\n" for name in names)
+    clusters.write_text(f"default: local\nclusters:\n{body}", encoding="utf-8")
+    return make_settings(NO_KAFKA, data_dir, clusters_file=clusters)
 
 
 @pytest.fixture

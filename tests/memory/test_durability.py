@@ -29,7 +29,12 @@ TEXT = (
 def _server(data_dir: Path) -> Any:
     from mcp import StdioServerParameters
 
-    env = {**os.environ, "KAFKA_AGENT_BOOTSTRAP_SERVERS": NO_KAFKA, "KAFKA_AGENT_DATA_DIR": str(data_dir)}
+    env = {
+        **os.environ,
+        "KAFKA_AGENT_BOOTSTRAP_SERVERS": NO_KAFKA,
+        "KAFKA_AGENT_DATA_DIR": str(data_dir),
+        "KAFKA_AGENT_TOOLSETS": "all",  # memory_list is outside the default toolset
+    }
     return StdioServerParameters(command=sys.executable, args=["-m", "cli", "serve"], env=env, cwd=str(ROOT))
 
 

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from memory.models import MAX_TEXT_CHARS
-from tests.conftest import unique
 from tests.helpers import assert_tool_error, structured
-from tests.memory.conftest import FakeClock
+from tests.memory.conftest import FakeClock, mem_cluster
 
 pytestmark = pytest.mark.anyio
 
@@ -84,7 +83,7 @@ def chroma_entries(chroma: Any, cluster: str) -> list[dict[str, Any]]:
 
 
 async def test_paraphrase_finds_the_record_first(memory_client: Any) -> None:
-    cluster = unique("c")
+    cluster = mem_cluster("c")
     await store_notes(memory_client, cluster)
     for query, expected in PARAPHRASES.items():
         data = structured(await memory_client.call_tool("vector_search", {"query": query, "limit": 3}))
@@ -103,7 +102,7 @@ async def test_paraphrase_finds_the_record_first(memory_client: Any) -> None:
 
 
 async def test_filters_narrow_the_results(memory_client: Any, clock: FakeClock) -> None:
-    a, b = unique("a"), unique("b")
+    a, b = mem_cluster("a"), mem_cluster("b")
     await store(
         memory_client,
         "Consumer lag on payments after the deploy: slow sink.",
@@ -145,7 +144,7 @@ async def test_filters_narrow_the_results(memory_client: Any, clock: FakeClock) 
     assert await keys(tags=["deploy"]) == {key(a, "troubleshooting")}
     assert await keys(tags=["lag", "deploy"]) == {key(a, "troubleshooting")}
     assert await keys(tags=["nope"]) == set()
-    assert await keys(cluster=unique("none")) == set()
+    assert await keys(cluster=mem_cluster("none")) == set()
     scored = structured(await memory_client.call_tool("vector_search", query))["hits"]
     cut = (scored[0]["score"] + scored[-1]["score"]) / 2
     assert await keys(min_score=cut) == {h["record"]["key"] for h in scored if h["score"] >= cut}
@@ -163,7 +162,7 @@ async def test_filters_narrow_the_results(memory_client: Any, clock: FakeClock) 
 
 
 async def test_glob_retrieval(memory_client: Any) -> None:
-    a, b = unique("a"), unique("b")
+    a, b = mem_cluster("a"), mem_cluster("b")
     for k in (
         key(a, "performance-tuning"),
         key(a, "performance-tuning/batching"),
@@ -202,7 +201,7 @@ async def test_glob_retrieval(memory_client: Any) -> None:
 async def test_store_again_updates_and_identical_text_is_not_stored_twice(
     memory_client: Any, chroma: Any, clock: FakeClock
 ) -> None:
-    c = unique("c")
+    c = mem_cluster("c")
     k = key(c, "cluster-config")
     first = await store(memory_client, "Three brokers, RF 3, min ISR 2.", key=k, namespace="infra")
     assert first["action"] == "created"
@@ -241,7 +240,7 @@ async def test_store_again_updates_and_identical_text_is_not_stored_twice(
 async def test_short_term_records_expire_and_are_purged(
     memory_client: Any, memory_app: Any, chroma: Any, clock: FakeClock
 ) -> None:
-    c = unique("c")
+    c = mem_cluster("c")
     await store(
         memory_client,
         "Temporary: broker 2 is being drained for maintenance.",
@@ -280,7 +279,7 @@ async def test_short_term_records_expire_and_are_purged(
 
 
 async def test_long_text_is_chunked_and_search_returns_the_whole_record(memory_client: Any, chroma: Any) -> None:
-    c = unique("c")
+    c = mem_cluster("c")
     filler = " ".join(
         f"Step {i}: check the broker logs and the controller logs for warnings before going on." for i in range(120)
     )
@@ -300,7 +299,7 @@ async def test_long_text_is_chunked_and_search_returns_the_whole_record(memory_c
 
 
 async def test_bad_input_gets_clear_errors_and_stores_nothing(memory_client: Any, chroma: Any) -> None:
-    c = unique("c")
+    c = mem_cluster("c")
     good = key(c, "runbook")
     cases = [
         ({"text": "   ", "metadata": {"key": good}}, ("empty",)),
@@ -333,7 +332,7 @@ async def test_bad_input_gets_clear_errors_and_stores_nothing(memory_client: Any
         ({"query": ""}, ("query is empty",)),
         ({"query": "lag", "layer": "eternal"}, ("layer",)),
         ({"query": "lag", "min_score": 2}, ("min_score",)),
-        ({"query": "lag", "cluster": "Bad Name"}, ("lowercase slug",)),
+        ({"query": "lag", "cluster": "Bad Name"}, ("is not a configured cluster",)),
     ]:
         assert_tool_error(await memory_client.call_tool("vector_search", args), *fragments)
     assert_tool_error(await memory_client.call_tool("memory_list", {"limit": 0}), "limit 0")
@@ -343,7 +342,7 @@ async def test_bad_input_gets_clear_errors_and_stores_nothing(memory_client: Any
 
 
 async def test_delete_asks_for_confirmation(memory_client: Any, chroma: Any) -> None:
-    c = unique("c")
+    c = mem_cluster("c")
     await store(memory_client, "Dev cluster note one.", key=key(c, "runbook/one"))
     await store(memory_client, "Dev cluster note two.", key=key(c, "runbook/two"))
     await store(memory_client, "Dev cluster config.", key=key(c, "cluster-config"))
@@ -402,7 +401,7 @@ async def test_selective_filter_still_finds_far_records(memory_client: Any, memo
     """When none of the nearest chunks pass the filters, the search reads the collection again with Chroma's
     exact where filter rather than returning too little (the path of a store without an in-process copy, e.g. on a
     Chroma server; tests/memory/test_search_copy.py covers the copy)."""
-    c = unique("c")
+    c = mem_cluster("c")
     records = [
         {
             "text": f"Consumer lag on topic orders-{i} reached {i * 1000} records.",
@@ -457,7 +456,7 @@ class ShortWhereAnswers:
 async def test_a_short_where_answer_from_chroma_falls_back_to_an_exact_scan(
     memory_client: Any, memory_app: Any
 ) -> None:
-    c = unique("c")
+    c = mem_cluster("c")
     records = [
         {
             "text": f"Consumer lag on topic orders-{i} reached {i * 1000} records.",

@@ -14,9 +14,8 @@ import pytest
 
 from memory.search import Filters
 from memory.vectorcache import CollectionCache
-from tests.conftest import unique
 from tests.helpers import structured
-from tests.memory.conftest import FakeClock
+from tests.memory.conftest import FakeClock, mem_cluster
 
 pytestmark = pytest.mark.anyio
 
@@ -94,7 +93,8 @@ def exact_search(store: Any, query: str, clusters: list[str], flt: dict[str, Any
 
 
 async def search_keys(client: Any, query: str, **args: Any) -> list[str]:
-    data = structured(await client.call_tool("vector_search", {"query": query, **args}))
+    """Keys found by meaning alone (what these tests compare with an exact vector search)."""
+    data = structured(await client.call_tool("vector_search", {"query": query, "mode": "vector", **args}))
     return [h["record"]["key"] for h in data["hits"]]
 
 
@@ -104,7 +104,7 @@ async def store_records(client: Any, recs: list[dict[str, Any]]) -> None:
 
 
 async def test_filtered_search_on_the_copy_equals_an_exact_search(memory_client: Any, memory_app: Any) -> None:
-    a, b = unique("ca"), unique("cb")
+    a, b = mem_cluster("ca"), mem_cluster("cb")
     await store_records(memory_client, records(a, 90, seed=1))
     await store_records(memory_client, records(b, 60, seed=2))
     store = memory_app.lazy.peek("memory")
@@ -129,7 +129,7 @@ async def test_filtered_search_on_the_copy_equals_an_exact_search(memory_client:
 async def test_the_copy_follows_updates_deletes_and_expiry(
     memory_client: Any, memory_app: Any, clock: FakeClock
 ) -> None:
-    c = unique("c")
+    c = mem_cluster("c")
     store = memory_app.lazy.peek("memory")
     k1, k2 = f"{ROOT}/{c}/incident/disk", f"{ROOT}/{c}/runbook/disk"
     text1 = "Broker 3 ran out of disk space on its log volume."
@@ -156,7 +156,8 @@ async def test_the_copy_follows_updates_deletes_and_expiry(
     )
     hits = structured(
         await memory_client.call_tool(
-            "vector_search", {"query": "incompatible schema evolution", "cluster": c, "project": "beta"}
+            "vector_search",
+            {"query": "incompatible schema evolution", "cluster": c, "project": "beta", "mode": "vector"},
         )
     )["hits"]
     assert [h["record"]["key"] for h in hits] == [k1] and "Avro" in hits[0]["record"]["text"]
@@ -168,7 +169,8 @@ async def test_the_copy_follows_updates_deletes_and_expiry(
     )
     hits = structured(
         await memory_client.call_tool(
-            "vector_search", {"query": "check consumer group offsets", "cluster": c, "type": "runbook"}
+            "vector_search",
+            {"query": "check consumer group offsets", "cluster": c, "type": "runbook", "mode": "vector"},
         )
     )["hits"]
     assert [h["record"]["key"] for h in hits] == [k2]
@@ -193,7 +195,7 @@ async def test_a_copy_loaded_from_disk_answers_like_the_one_kept_in_step(
 ) -> None:
     from memory.store import MemoryStore
 
-    c = unique("c")
+    c = mem_cluster("c")
     await store_records(memory_client, records(c, 80, seed=3))
     structured(
         await memory_client.call_tool(
@@ -204,7 +206,9 @@ async def test_a_copy_loaded_from_disk_answers_like_the_one_kept_in_step(
     store = memory_app.lazy.peek("memory")
     assert store.search_cache.wait(30)
     flt = Filters(type="incident", layer="long_term")
-    before = [[(h.record.key, h.score) for h in store.search(q, cluster=c, filters=flt).hits] for q in QUERIES]
+    before = [
+        [(h.record.key, h.score) for h in store.search(q, cluster=c, filters=flt, mode="vector").hits] for q in QUERIES
+    ]
     rows = store.search_cache.rows()
     store.close()
 
@@ -212,7 +216,10 @@ async def test_a_copy_loaded_from_disk_answers_like_the_one_kept_in_step(
     try:
         assert again.search_cache is not None and again.search_cache.wait(30)
         assert again.search_cache.rows() == rows == again.client.get_collection(f"kam.{c}").count()
-        after = [[(h.record.key, h.score) for h in again.search(q, cluster=c, filters=flt).hits] for q in QUERIES]
+        after = [
+            [(h.record.key, h.score) for h in again.search(q, cluster=c, filters=flt, mode="vector").hits]
+            for q in QUERIES
+        ]
         assert after == before and any(before)
         assert again.search_paths["copy"] == len(QUERIES)
     finally:
@@ -222,7 +229,7 @@ async def test_a_copy_loaded_from_disk_answers_like_the_one_kept_in_step(
 async def test_a_write_that_fails_half_way_leaves_no_stale_copy(
     memory_client: Any, memory_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    c = unique("c")
+    c = mem_cluster("c")
     store = memory_app.lazy.peek("memory")
     await store_records(memory_client, records(c, 20, seed=4))
     assert store.search_cache.wait(30)
@@ -256,7 +263,7 @@ async def test_collections_over_the_size_bound_are_searched_in_chroma(
     settings = memory_settings.model_copy(update={"memory_search_cache_rows": 10})
     store = MemoryStore.from_settings(settings, embedder=embedder, clock=clock)
     try:
-        c, small = unique("big"), unique("small")
+        c, small = mem_cluster("big"), mem_cluster("small")
         items = [MemoryInput(text=r["text"], metadata=MemoryMetadata(**r["metadata"])) for r in records(c, 30, 5)]
         store.store(items)
         store.store(
@@ -265,7 +272,7 @@ async def test_collections_over_the_size_bound_are_searched_in_chroma(
         assert store.search_cache is not None and store.search_cache.wait(30)
         assert store.search_cache.rows() == 1  # only the small collection is copied
         for flt in ({"type": "incident"}, {"project": "p2"}):
-            got = [h.record.key for h in store.search("disk filling up", filters=Filters(**flt)).hits]
+            got = [h.record.key for h in store.search("disk filling up", filters=Filters(**flt), mode="vector").hits]
             assert got == exact_search(store, "disk filling up", [c, small], flt, limit=5)
         assert store.search_paths["copy"] == 2  # the small one
         assert store.search_paths["prefiltered"] == 2  # the big one, through Chroma
