@@ -1,4 +1,4 @@
-"""The model side of a run: one streamed Messages API call per turn, with prompt caching.
+"""The model side of a run: one streamed Messages API call per turn (what the request carries: agent/request.py).
 
 ``anthropic`` is imported inside the functions: the MCP server imports this package for ``agent_run_task`` and must
 start without it.
@@ -12,12 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agent.phases import ToolSpec
 from core.errors import ConfigError, KafkaAgentError, Unreachable
 from core.settings import Settings
 
 TextSink = Callable[[str], Awaitable[None]] | None
-MAX_OUTPUT_TOKENS = 8192
 
 
 class ModelError(KafkaAgentError):
@@ -45,24 +43,6 @@ def build_client(settings: Settings) -> Any:
     return AsyncAnthropic(api_key=key, base_url=settings.anthropic_base_url, max_retries=2)
 
 
-def tool_params(tools: list[ToolSpec]) -> list[dict[str, Any]]:
-    """Tools for the API; the last one carries the cache breakpoint, so the whole list is cached."""
-    params: list[dict[str, Any]] = [
-        {"name": t.name, "description": t.description[:4000], "input_schema": t.input_schema} for t in tools
-    ]
-    if params:
-        params[-1]["cache_control"] = {"type": "ephemeral"}
-    return params
-
-
-def system_params(prompt: str, run_note: str) -> list[dict[str, Any]]:
-    """The stable system prompt (cached) and a short per-run note after the cache breakpoint."""
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}]
-    if run_note:
-        blocks.append({"type": "text", "text": run_note})
-    return blocks
-
-
 async def stream_turn(
     client: Any,
     *,
@@ -70,6 +50,7 @@ async def stream_turn(
     system: list[dict[str, Any]],
     tools: list[dict[str, Any]],
     messages: list[dict[str, Any]],
+    max_tokens: int,
     on_text: TextSink = None,
 ) -> Turn:
     """Stream one response, passing text deltas to ``on_text``; return the final message's blocks."""
@@ -77,7 +58,7 @@ async def stream_turn(
 
     try:
         async with client.messages.stream(
-            model=model, max_tokens=MAX_OUTPUT_TOKENS, system=system, tools=tools, messages=messages
+            model=model, max_tokens=max_tokens, system=system, tools=tools, messages=messages
         ) as stream:
             async for event in stream:
                 if on_text is not None and event.type == "text":
@@ -86,7 +67,8 @@ async def stream_turn(
     except anthropic.APIConnectionError as exc:
         raise Unreachable(f"The Messages API did not answer: {exc}.", hint="Check the network and base URL.") from exc
     except anthropic.APIStatusError as exc:
-        raise ModelError(f"The Messages API refused the request: HTTP {exc.status_code}: {exc.message}") from exc
+        message = f"The Messages API refused the request: HTTP {exc.status_code}: {exc.message}"
+        raise ModelError(message, code=str(exc.status_code)) from exc
     except anthropic.APIError as exc:
         raise ModelError(f"The Messages API call failed: {exc.message}") from exc
     content = [block.model_dump(mode="json", exclude_none=True) for block in final.content]

@@ -9,7 +9,8 @@
 
 Which tools are read-only comes from the annotations ``list_tools`` reports (``readOnlyHint``/``destructiveHint``),
 so a tool added to the server later is classified without touching this file; a few names are exceptions.
-Phases only move forward (skipping is allowed: a question needs no EXECUTE).
+Phases only move forward (skipping is allowed: a question needs no EXECUTE). The model is shown, per phase, only the
+tools that phase allows some call of (``phase_offers``); ``phase_allows`` judges each call as made.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def is_mutating_call(spec: ToolSpec, arguments: dict[str, Any]) -> bool:
 
 def phase_allows(phase: Phase, spec: ToolSpec, arguments: dict[str, Any]) -> tuple[bool, str]:
     """(allowed, reason) for calling ``spec`` with ``arguments`` in ``phase``."""
-    if spec.local or spec.read_only or spec.name in CHECK_TOOLS:
+    if offered_in_every_phase(spec):
         return True, ""
     if phase is Phase.EXECUTE:
         return True, ""
@@ -129,6 +130,28 @@ def phase_allows(phase: Phase, spec: ToolSpec, arguments: dict[str, Any]) -> tup
         Phase.DOCUMENT: "DOCUMENT only stores the outcome with memory_store.",
     }.get(phase, "")
     return False, f"Refused: {spec.name} may change the cluster and the run is in phase {phase}. {hint}"
+
+
+def phase_offers(phase: Phase, spec: ToolSpec) -> bool:
+    """Whether ``phase`` allows some call of ``spec``, so the model is shown the tool in that phase (the list the
+    model sees per phase; ``phase_allows`` still judges every call)."""
+    if offered_in_every_phase(spec) or phase is Phase.EXECUTE:
+        return True
+    if spec.name in TEST_TOOLS:
+        return phase in (Phase.VALIDATE, Phase.VERIFY)
+    if spec.name in MEMORY_WRITE_TOOLS:
+        return phase is Phase.DOCUMENT
+    if phase is Phase.VALIDATE:
+        props = spec.input_schema.get("properties") or {}
+        declared = [props.get(flag) for flag in DRY_RUN_FLAGS]
+        has_flag = any(isinstance(d, dict) and _boolean(d) for d in declared)
+        return has_flag or (spec.destructive and spec.has_confirm_flow)
+    return False
+
+
+def offered_in_every_phase(spec: ToolSpec) -> bool:
+    """Read-only tools, policy checks and the agent's own tools: the part of the tool list no phase change alters."""
+    return spec.local or spec.read_only or spec.name in CHECK_TOOLS
 
 
 def can_advance(current: Phase, target: Phase) -> tuple[bool, str]:

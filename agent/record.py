@@ -46,6 +46,11 @@ class Usage(BaseModel):
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
 
+    @property
+    def uncached_input_tokens(self) -> int:
+        """Input the model processed afresh: plain input plus cache writes (cache reads are counted apart)."""
+        return self.input_tokens + self.cache_creation_input_tokens
+
     def add_message_usage(self, model: str, usage: Any) -> None:
         """Add one model response's usage (an ``anthropic.types.Usage``) and its estimated cost."""
         inp = int(getattr(usage, "input_tokens", 0) or 0)
@@ -68,6 +73,23 @@ class Usage(BaseModel):
         self.cache_creation_input_tokens += other.cache_creation_input_tokens
         self.cache_read_input_tokens += other.cache_read_input_tokens
         self.cost_usd = round(self.cost_usd + other.cost_usd, 6)
+
+
+class TurnUsage(BaseModel):
+    """One model request of the run: what it sent and what it cost, as the API reported it."""
+
+    turn: int
+    phase: Phase
+    input_tokens: int = Field(0, description="Uncached input (after the last cache breakpoint).")
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    tools_sent: int = Field(0, description="Tool definitions loaded in the request (the tool search tool included).")
+    tools_deferred: int = Field(0, description="Tools sent with defer_loading: found by tool search, else unseen.")
+    tool_searches: int = Field(0, description="Tool searches the model ran in this reply.")
+    estimated_uncached: int = Field(0, description="The runtime's estimate before sending (characters / 4).")
+    max_tokens: int = Field(0, description="The output limit of this request.")
+    stop_reason: str | None = None
 
 
 class ToolCall(BaseModel):
@@ -155,6 +177,7 @@ class RunRecord(BaseModel):
     delegations: list[Delegation] = Field(default_factory=list)
     escalations: list[dict[str, Any]] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    turn_usage: list[TurnUsage] = Field(default_factory=list, description="Tokens per model request.")
     output: str = ""
     error: str | None = None
     notes: list[str] = Field(default_factory=list, description="What the runtime wants the reader to know.")
@@ -162,6 +185,7 @@ class RunRecord(BaseModel):
     messages: list[dict[str, Any]] = Field(default_factory=list)
     partial_results: list[dict[str, Any]] = Field(default_factory=list)
     verify_reminded: bool = False
+    cut_replies: int = Field(0, description="Replies in a row cut off at the output limit (continued, bounded).")
 
     def current_log(self) -> PhaseLog:
         return self.phases[-1]
@@ -174,6 +198,7 @@ class RunRecord(BaseModel):
                 "messages": True,
                 "partial_results": True,
                 "verify_reminded": True,
+                "cut_replies": True,
                 "pending_actions": {"__all__": {"confirm_token"}},
             },
         )

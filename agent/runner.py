@@ -11,6 +11,10 @@ Destructive tools keep the server's two-step flow, driven by the runtime, never 
 previews (the server returns the effect and a token, or holds an approval); a person decides (the terminal, or
 `kafka-agent approvals`, or `run --resume --approve`); the runtime then confirms with the token, or redeems the
 approval, itself. The model never sees a token and cannot approve anything (see agent.approvals).
+
+Each turn sends the phase's tools (or defers them behind tool search) with cache breakpoints on the conversation
+(agent.request), after the run's limits said the turn fits (agent.budget). A reply cut off at max_tokens never has
+its unfinished tool call made; the model is asked to continue, a bounded number of times, else the run fails.
 """
 
 from __future__ import annotations
@@ -25,11 +29,24 @@ import anyio
 
 from agent import local_tools
 from agent.approvals import RunApprovals
+from agent.budget import limit_reached, turn_max_tokens, turn_usage
 from agent.host import ToolHub
-from agent.model import Turn, build_client, stream_turn, system_params, tool_params
+from agent.model import ModelError, Turn, build_client, stream_turn
 from agent.phases import Phase, ToolSpec, dry_run_flag, is_mutating_call, phase_allows, result_says_unchanged
 from agent.prompts import MAIN_AGENT, main_prompt
 from agent.record import ApprovalLog, Decision, PendingAction, RunRecord, RunStore, ToolCall, now_iso
+from agent.request import (
+    SEARCH_HINT,
+    Request,
+    SentLog,
+    ToolSearch,
+    choose_tools,
+    referenced_tools,
+    system_params,
+    tokens,
+    tool_param,
+    with_cache_markers,
+)
 from core.errors import InvalidArgument, KafkaAgentError
 from core.gate import redact
 from core.settings import Settings
@@ -44,6 +61,11 @@ VERIFY_REMINDER = (
     "Runtime: this run changed the cluster but has no verification verdict yet. Advance to VERIFY, check with "
     "read-only tools that each change took effect, and leave VERIFY with verdict pass or fail (then DOCUMENT). "
     "If you cannot verify, say why in your final answer."
+)
+CONTINUE_NOTE = (
+    "Runtime: your last reply was cut off at the output limit (max_tokens). A tool call it had not finished was "
+    "dropped, not made. Continue where you stopped, with shorter replies and tool inputs (split a big change into "
+    "several calls)."
 )
 
 
@@ -84,6 +106,9 @@ class Agent:
         remote = [t for t in hub.tools.values() if tool_filter is None or tool_filter(t)]
         local = local_tools.specs(delegation=delegation)
         self.tools: dict[str, ToolSpec] = {t.name: t for t in [*remote, *local]}
+        self._sent = SentLog()  # what the previous request sent, to estimate what the cache will not cover
+        self._definitions: dict[str, int] = {}
+        self._tool_search: ToolSearch = settings.tool_search
 
     # --- ways in ------------------------------------------------------------------------------------------------
 
@@ -153,17 +178,47 @@ class Agent:
         resuming = bool(record.messages) and record.messages[-1]["role"] == "assistant"
         if resuming and not await self._run_tool_uses(record, decisions):
             return
+        paused = False
         while True:
-            limit = self._limit_reached(record)
-            if limit:
-                self._fail(record, limit)
-                return
             turn = await self._turn(record)
-            record.messages.append({"role": "assistant", "content": turn.content})
-            text = "".join(b.get("text", "") for b in turn.content if b.get("type") == "text").strip()
+            if turn is None:
+                return
+            content = turn.content
+            was_cut = record.cut_replies > 0
+            if turn.stop_reason == "max_tokens":
+                # A reply cut off at the output limit: a tool call it had not finished is dropped (its input may be
+                # partial), the rest stands, and the model is asked to continue, a bounded number of times.
+                record.cut_replies += 1
+                if content and content[-1].get("type") in ("tool_use", "server_tool_use"):
+                    content = content[:-1]
+                content = content or [{"type": "text", "text": "[reply cut off at the output limit]"}]
+            else:
+                record.cut_replies = 0
+            if paused:  # the continuation of a paused reply is the same assistant turn
+                record.messages[-1] = {"role": "assistant", "content": [*record.messages[-1]["content"], *content]}
+            else:
+                record.messages.append({"role": "assistant", "content": content})
+            text = "".join(b.get("text", "") for b in content if b.get("type") == "text").strip()
             if text:
-                record.output = text
-            if not any(b.get("type") == "tool_use" for b in turn.content):
+                record.output = f"{record.output}{text}" if was_cut or paused else text
+            if turn.stop_reason == "refusal":
+                self._fail(record, "The model declined to go on with this task (stop_reason: refusal).")
+                return
+            paused = turn.stop_reason == "pause_turn"
+            if paused:
+                continue  # the API paused its own (server) tool loop: sending the reply back lets it go on
+            if record.cut_replies > self.settings.max_continuations:
+                self._fail(
+                    record,
+                    f"Output limit: the model's reply was cut off at max_tokens {record.cut_replies} times in a row "
+                    f"(max_continuations={self.settings.max_continuations}); the answer is incomplete. Raise "
+                    "max_output_tokens_per_turn, or ask for less at a time.",
+                )
+                return
+            if not any(b.get("type") == "tool_use" for b in content):
+                if record.cut_replies:
+                    record.messages.append({"role": "user", "content": CONTINUE_NOTE})
+                    continue
                 if self._unverified(record) and not record.verify_reminded:
                     # One reminder: a run that changed something owes a verification verdict.
                     record.verify_reminded = True
@@ -175,32 +230,59 @@ class Agent:
                 return
             self.store.save(record)
 
-    def _limit_reached(self, record: RunRecord) -> str | None:
+    def _request(self, record: RunRecord) -> Request:
         s = self.settings
-        if record.usage.turns >= s.max_turns:
-            return f"Turn limit: the model used all {s.max_turns} turns (max_turns) without finishing."
-        if record.usage.total_tokens >= s.max_tokens_per_run:
-            return f"Token limit: {record.usage.total_tokens} tokens used, max_tokens_per_run={s.max_tokens_per_run}."
-        return None
-
-    async def _turn(self, record: RunRecord) -> Turn:
-        note = (
-            f"Run {record.task_id}. You are {self.name}. Current phase: {record.phase}. "
-            f"Approval policy: {self.approval}."
+        note = f"Run {record.task_id}. You are {self.name}. Approval policy: {self.approval}. The run began in PLAN; "
+        note += "the result of agent_advance_phase names the phase you are in"
+        note += ", and each phase offers only the tools it allows." if s.phase_tools else "."
+        if self._tool_search != "off":
+            note += " " + SEARCH_HINT[self._tool_search]
+        if not self._definitions:
+            self._definitions = {t.name: tokens(tool_param(t)) for t in self.tools.values()}
+        choice = choose_tools(
+            list(self.tools.values()),
+            record.phase,
+            phase_tools=s.phase_tools,
+            tool_search=self._tool_search,
+            referenced=referenced_tools(record.messages),
         )
+        messages = with_cache_markers(record.messages) if s.cache_conversation else record.messages
+        return Request(choice, system_params(self.prompt, note), messages, self._definitions)
+
+    async def _turn(self, record: RunRecord) -> Turn | None:
+        """One model request, or None when a limit says the run must stop first (the record says which)."""
+        request = self._request(record)
+        estimate = self._sent.uncached_estimate(request, cache_conversation=self.settings.cache_conversation)
+        max_tokens = turn_max_tokens(self.settings, record)
+        limit = limit_reached(self.settings, record, estimate=estimate, max_tokens=max_tokens)
+        if limit:
+            self._fail(record, limit)
+            return None
 
         async def on_text(chunk: str) -> None:
             await self._emit("text", {"text": chunk})
 
-        turn = await stream_turn(
-            self.client,
-            model=self.settings.model,
-            system=system_params(self.prompt, note),
-            tools=tool_params(list(self.tools.values())),
-            messages=record.messages,
-            on_text=on_text if self.on_event else None,
-        )
+        try:
+            turn = await stream_turn(
+                self.client,
+                model=self.settings.model,
+                system=request.system,
+                tools=request.tools.params,
+                messages=request.messages,
+                max_tokens=max_tokens,
+                on_text=on_text if self.on_event else None,
+            )
+        except ModelError as exc:
+            if not (self._tool_search != "off" and exc.code == "400" and _about_tool_search(exc.message)):
+                raise
+            # A model (or endpoint) without tool search: this run goes on with the phase's tool lists.
+            record.notes.append(f"Tool search refused by the API ({exc.message}); the run sent the tools instead.")
+            log.warning("tool search refused for run %s; sending the phase's tools instead", record.task_id)
+            self._tool_search = "off"
+            return await self._turn(record)
+        self._sent.sent(request)
         record.usage.add_message_usage(self.settings.model, turn.usage)
+        record.turn_usage.append(turn_usage(record, request, turn, estimate=estimate, max_tokens=max_tokens))
         return turn
 
     @staticmethod
@@ -228,7 +310,10 @@ class Agent:
                 record.status = "input_required"
                 return False
             record.partial_results.append(result)
-        record.messages.append({"role": "user", "content": record.partial_results})
+        answer = list(record.partial_results)
+        if record.cut_replies:
+            answer.append({"type": "text", "text": CONTINUE_NOTE})
+        record.messages.append({"role": "user", "content": answer})
         record.partial_results = []
         return True
 
@@ -444,3 +529,8 @@ class Agent:
     async def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.on_event is not None:
             await self.on_event(kind, data)
+
+
+def _about_tool_search(message: str) -> bool:
+    text = message.lower()
+    return "tool_search" in text or "defer_loading" in text or "tool search" in text

@@ -36,7 +36,7 @@ async def test_delegate_in_process(agent_settings: Any, fake_llm: FakeAnthropic)
 
     fake_llm.script(
         step(tool("agent_delegate", {"peer": PEER, "task": "Which alerts should watch lag?", "via": "local"})),
-        step(text("Alert when lag grows for 5 minutes."), check=peer_request, input_tokens=500),
+        step(text("Alert when lag grows for 5 minutes."), check=peer_request),
         step(
             text("The peer suggests a 5-minute lag-growth alert."), check=lambda b: "5 minutes" in last_result_text(b)
         ),
@@ -46,9 +46,14 @@ async def test_delegate_in_process(agent_settings: Any, fake_llm: FakeAnthropic)
     assert record.status == "completed"
     (delegation,) = record.delegations
     assert delegation.via == "local" and delegation.status == "completed" and "5 minutes" in (delegation.answer or "")
-    # The peer's usage counts toward the parent's: two parent turns of 1200 input tokens plus the peer's 500.
-    assert record.usage.input_tokens == 2 * 1200 + 500
-    assert record.usage.turns == 2
+    # The peer's usage counts toward the parent's: the parent's two requests and the peer's one, as the API said.
+    reported = [u for u in fake_llm.usages if u is not None]
+    assert len(reported) == 3
+    assert record.usage.input_tokens == sum(u["input_tokens"] for u in reported)
+    assert record.usage.uncached_input_tokens == sum(
+        u["input_tokens"] + u["cache_creation_input_tokens"] for u in reported
+    )
+    assert record.usage.turns == 2 and len(record.turn_usage) == 2
 
 
 class Worker:
@@ -148,7 +153,7 @@ async def test_delegate_over_kafka_survives_a_killed_worker(agent_settings: Any,
             )
         ),
         step(text("(never sent: this worker dies)"), hold=True, label="first worker"),
-        step(text("Group billing has no lag."), check=peer_answer, input_tokens=700),
+        step(text("Group billing has no lag."), check=peer_answer),
         step(text("No lag, says the peer."), check=lambda b: "has no lag" in last_result_text(b)),
     )
     workers = [Worker(env), Worker(env)]
@@ -179,8 +184,12 @@ async def test_delegate_over_kafka_survives_a_killed_worker(agent_settings: Any,
         replies = _records_with_key(settings, replies_topic(settings, "kafka-streaming-agent"), cid)
         assert len(replies) == 1 and replies[0]["status"] == "completed"
         assert len(_records_with_key(settings, results_topic(settings, PEER), cid)) == 1
-        # The surviving worker's usage counts toward the parent's (the killed one never reported any).
-        assert record.usage.input_tokens == 2 * 1200 + 700
+        # The surviving worker's usage counts toward the parent's (the killed one's request was never answered).
+        assert fake_llm.usages[1] is None
+        answered = [u for u in fake_llm.usages if u is not None]
+        assert len(answered) == 3
+        assert record.usage.input_tokens == sum(u["input_tokens"] for u in answered)
+        assert record.usage.output_tokens == sum(u["output_tokens"] for u in answered)
 
         # The same task delivered again (a duplicate) is recognised by its correlation id and not done twice.
         from confluent_kafka import Producer

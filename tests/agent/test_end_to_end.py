@@ -16,6 +16,13 @@ from tests.helpers import structured
 pytestmark = pytest.mark.anyio
 
 
+def both(*checks: Any) -> Any:
+    def check(body: dict[str, Any]) -> bool:
+        return all(c(body) is not False for c in checks)
+
+    return check
+
+
 @pytest.mark.timeout(240)
 async def test_create_topic_through_all_five_phases(agent_settings: Any, fake_llm: FakeAnthropic, admin: Any) -> None:
     topic = unique("orders")
@@ -30,14 +37,32 @@ async def test_create_topic_through_all_five_phases(agent_settings: Any, fake_ll
     def verified(body: dict[str, Any]) -> None:
         assert json.loads(last_result_text(body))["partition_count"] == 3
 
+    def offers(phase: str) -> Any:
+        """Each request carries only the tools its phase allows some call of."""
+
+        def check(body: dict[str, Any]) -> None:
+            names = [t["name"] for t in body["tools"]]
+            assert {"agent_advance_phase", "kafka_describe_topic", "kafka_check_policy"} <= set(names)
+            assert ("kafka_create_topic" in names) == (phase in ("VALIDATE", "EXECUTE"))
+            assert ("kafka_produce" in names) == (phase == "EXECUTE")  # no dry run: nothing to validate with it
+            assert ("memory_store" in names) == (phase in ("EXECUTE", "DOCUMENT"))
+            assert ("kafka_perf_test" in names) == (phase in ("VALIDATE", "EXECUTE", "VERIFY"))
+            sent.setdefault(phase, []).append(names)
+
+        return check
+
+    sent: dict[str, list[list[str]]] = {}
+
     fake_llm.script(
         step(
             text("Looking at memory and the cluster."),
             tool("vector_search", {"query": "orders topic sizing"}),
             tool("kafka_describe_cluster", {}),
+            check=offers("PLAN"),
         ),
         step(
-            tool("agent_advance_phase", {"phase": "VALIDATE", "summary": f"Create {topic}: 3 partitions, RF 1 (dev)."})
+            tool("agent_advance_phase", {"phase": "VALIDATE", "summary": f"Create {topic}: 3 partitions, RF 1 (dev)."}),
+            check=offers("PLAN"),
         ),
         step(
             tool(
@@ -45,23 +70,24 @@ async def test_create_topic_through_all_five_phases(agent_settings: Any, fake_ll
                 {"action": "topic.create", "topic": topic, "partitions": 3, "replication_factor": 1},
             ),
             tool("kafka_create_topic", {**spec, "validate_only": True}),
+            check=offers("VALIDATE"),
         ),
         step(
             tool("agent_advance_phase", {"phase": "EXECUTE", "summary": "Policy and brokers accept it."}),
-            check=validated,
+            check=both(validated, offers("VALIDATE")),
         ),
-        step(tool("kafka_create_topic", spec)),
+        step(tool("kafka_create_topic", spec), check=offers("EXECUTE")),
         step(
             tool("agent_advance_phase", {"phase": "VERIFY", "summary": "Created."}),
-            check=lambda b: json.loads(last_result_text(b))["created"] is True,
+            check=both(lambda b: json.loads(last_result_text(b))["created"] is True, offers("EXECUTE")),
         ),
-        step(tool("kafka_describe_topic", {"topic": topic})),
+        step(tool("kafka_describe_topic", {"topic": topic}), check=offers("VERIFY")),
         step(
             tool(
                 "agent_advance_phase",
                 {"phase": "DOCUMENT", "summary": "3 partitions, leaders elected.", "verdict": "pass"},
             ),
-            check=verified,
+            check=both(verified, offers("VERIFY")),
         ),
         step(
             tool(
@@ -71,14 +97,17 @@ async def test_create_topic_through_all_five_phases(agent_settings: Any, fake_ll
                     "one day; sized for the orders stream in development.",
                     "metadata": {"key": key, "agent": "kafka-streaming-agent", "tags": ["orders"]},
                 },
-            )
+            ),
+            check=offers("DOCUMENT"),
         ),
         step(
             text(f"Created {topic} with 3 partitions and stored its configuration in memory."),
-            check=lambda b: not tool_results(b)[0].get("is_error"),
+            check=both(lambda b: not tool_results(b)[0].get("is_error"), offers("DOCUMENT")),
         ),
     )
-    record = await run_agent(agent_settings, f"Create a topic {topic} for the orders stream", approval="auto")
+    # The phase's tools in full (tool search off): the list the model sees changes with the phase.
+    settings = agent_settings.model_copy(update={"tool_search": "off"})
+    record = await run_agent(settings, f"Create a topic {topic} for the orders stream", approval="auto")
     fake_llm.assert_all_consumed()
 
     assert record.status == "completed", record.error
@@ -88,6 +117,10 @@ async def test_create_topic_through_all_five_phases(agent_settings: Any, fake_ll
     assert all(allowed for _, _, allowed in calls(record))
     assert ("EXECUTE", "kafka_create_topic", True) in calls(record)
     assert record.usage.turns == 10 and record.usage.cost_usd > 0
+    # Within a phase the list is the same, in the same order (the cache prefix holds); the record has every turn.
+    assert all(lists[0] == lists[1] for lists in sent.values()) and len(sent) == 5
+    assert [str(t.phase) for t in record.turn_usage] == [p for p in sent for _ in range(2)]
+    assert [t.tools_sent for t in record.turn_usage] == [len(lists[0]) for lists in sent.values() for _ in range(2)]
     assert RunStore(agent_settings.data_dir).load(record.task_id).status == "completed"
 
     # The topic, seen by a separate admin client.

@@ -16,6 +16,7 @@ from agent.phases import (
     dry_run_flag,
     is_mutating_call,
     phase_allows,
+    phase_offers,
     result_says_unchanged,
 )
 
@@ -93,3 +94,13 @@ def test_unannotated_tools_are_treated_as_destructive_writes() -> None:
     assert spec.name == "other__drop_everything" and spec.remote_name == "drop_everything"
     assert not spec.read_only and spec.destructive
     assert is_mutating_call(spec, {}) and not phase_allows(Phase.VALIDATE, spec, {})[0]
+
+
+@pytest.mark.parametrize("spec", [READ, WRITE, PRODUCE, DELETE, MEMORY, PERF])
+def test_a_phase_offers_exactly_the_tools_it_allows_some_call_of(spec: ToolSpec) -> None:
+    """The list the model sees per phase and the judge of each call agree: a tool is shown in a phase when some call
+    of it (plain, with a dry-run flag, or a destructive preview) is allowed there, and only then."""
+    tries: list[dict[str, Any]] = [{}, {"validate_only": True}, {"dry_run": True}, {"topic": "t"}]
+    for phase in ORDER:
+        allowed = any(phase_allows(phase, spec, args)[0] for args in tries)
+        assert phase_offers(phase, spec) == allowed, (phase, spec.name)
