@@ -23,6 +23,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "streams": ("cli.streams", "list stream applications, show one's status, or print its runner log"),
     "memory": ("cli.memory", "store, search, get, list or delete memory records (Chroma) in readable tables"),
     "approvals": ("cli.approvals", "list, show, approve or deny the changes waiting for a person's approval"),
+    "reassign": ("cli.reassign", "plan, execute (progress bar), watch, finish or cancel a partition reassignment"),
+    "export": ("cli.platform", "write the platform file (YAML) of a live cluster, or Strimzi manifests; --commit"),
+    "plan": ("cli.platform", "show what applying a platform file would change, with policy verdicts (exit 0/2/1)"),
+    "apply": ("cli.platform", "execute exactly a saved plan through the gate, step by step, verified"),
+    "drift": ("cli.platform", "compare the clusters with a platform file (exit 2 on drift)"),
+    "console": ("cli.console", "the web console alone: overview, topics, lag charts, runs, approvals, audit, memory"),
+    "watch": ("cli.watch", "watch clusters (health, lag, broker metrics), open and resolve incidents; --diagnose"),
 }
 
 

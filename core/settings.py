@@ -70,6 +70,16 @@ class ClusterConfig(BaseModel):
     ksqldb_url: str | None = None
     ksqldb_username: str | None = None
     ksqldb_password: SecretStr | None = None
+    metrics_url: dict[int, str] = Field(
+        default_factory=dict,
+        description="Broker id -> the /metrics URL of its Prometheus JMX exporter agent (kafka_broker_metrics, watch).",
+    )
+    prometheus_url: str | None = Field(
+        None, description="A Prometheus server scraping the brokers (labels broker=<id>); preferred over metrics_url."
+    )
+    prometheus_selector: str | None = Field(
+        None, description='Label matchers of this cluster\'s series in Prometheus, e.g. cluster="prod".'
+    )
     consent: ConsentMode | None = Field(
         None,
         description="How a person consents to destructive changes: token (dev only), elicit (asked through the MCP "
@@ -261,7 +271,9 @@ class Settings(BaseSettings):
     phase_tools: bool = Field(True, description="Send the model only the tools the current phase allows.")
     cache_conversation: bool = Field(True, description="Cache breakpoints on the conversation, not only the prefix.")
     tool_search: Literal["off", "bm25", "regex"] = Field(
-        "off", description="Anthropic's tool search: most tools sent with defer_loading, found by the model on demand."
+        "bm25",
+        description="Anthropic's tool search: the phase's tools are sent with defer_loading and the model finds them "
+        "on demand; off sends the phase's tools in full (a model without tool search falls back to that by itself).",
     )
     max_run_seconds: float = 900.0
     approval: Literal["ask", "never", "auto"] = "ask"
@@ -279,12 +291,46 @@ class Settings(BaseSettings):
         "of the same application, on other machines, forward interactive queries to it.",
     )
     streams_max_restarts: int = Field(
-        10, ge=0, le=1000, description="A crashed runner is restarted with backoff; after this many failed starts in "
+        10,
+        ge=0,
+        le=1000,
+        description="A crashed runner is restarted with backoff; after this many failed starts in "
         "a row (each lasting under a minute) the supervisor gives up and the application is reported failed.",
     )
 
     # Dev cluster
     devcluster_home: Path | None = None
+
+    # Broker metrics of the single `local` cluster (a clusters file names them per cluster)
+    metrics_url: dict[int, str] = Field(
+        default_factory=dict, description="Broker id -> /metrics URL of its JMX exporter agent (local cluster)."
+    )
+    prometheus_url: str | None = Field(None, description="Prometheus scraping the local cluster's brokers.")
+
+    # Watch (`kafka-agent watch`) and lag evaluation (kafka_consumer_lag, the exporter, `lag --watch`)
+    watch_interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between two samples of a cluster.")
+    lag_window_s: float = Field(
+        60.0, gt=0, le=86_400, description="Lag evaluation window: a consumer whose offset does not move for it STALLs."
+    )
+    lag_stop_s: float | None = Field(
+        None, gt=0, le=86_400, description="No offset move for this long is STOP (default: twice the window)."
+    )
+    lag_sample_s: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="The MCP server samples lag this often for kafka_consumer_lag statuses (0: off).",
+    )
+    incidents_topic: str = Field("agents.incidents", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    watch_group: str = Field(
+        "kafka-agent-watch", pattern=r"^[A-Za-z0-9._-]{1,200}$", description="Consumer group of the watch processes."
+    )
+    watch_cluster: str | None = Field(
+        None, description="Cluster holding the incidents topic and the watch group (default: the default cluster)."
+    )
+    watch_latency_ms: float | None = Field(
+        None, gt=0, description="p99 produce/fetch latency that opens an incident (default by the cluster's profile)."
+    )
 
     # Platform as code (gitops/): where the MCP tools keep platform files and saved plans
     platform_dir: Path | None = Field(
@@ -316,7 +362,12 @@ class Settings(BaseSettings):
         if self.clusters_file is None:
             try:
                 local = ClusterConfig(
-                    name="local", bootstrap_servers=self.bootstrap_servers, profile=self.profile, consent=self.consent
+                    name="local",
+                    bootstrap_servers=self.bootstrap_servers,
+                    profile=self.profile,
+                    consent=self.consent,
+                    metrics_url=self.metrics_url,
+                    prometheus_url=self.prometheus_url,
                 )
             except ValueError as exc:
                 raise ConfigError(f"KAFKA_AGENT_CONSENT: {exc}") from None
@@ -351,7 +402,7 @@ class Settings(BaseSettings):
             object.__setattr__(self, "default_cluster", str(default))
         return clusters
 
-    def cluster(self, name: str | None) -> ClusterConfig:
+    def cluster(self, name: str | None, *, argument: str = "cluster") -> ClusterConfig:
         """The named cluster, or the default one; a clear error names the configured ones."""
         clusters = self.clusters()
         key = name or self.default_cluster or next(iter(clusters))
@@ -360,6 +411,6 @@ class Settings(BaseSettings):
         except KeyError:
             shown = repr(key) if len(key) <= 60 else repr(key[:57] + "...")
             raise UnknownCluster(
-                f"`cluster`: {shown} is not a configured cluster.",
+                f"`{argument}`: {shown} is not a configured cluster.",
                 hint=f"Use one of: {', '.join(sorted(clusters))} (or add it to the clusters file).",
             ) from None

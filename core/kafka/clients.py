@@ -34,8 +34,8 @@ class KafkaClients:
         self._known: dict[str, dict[int, tuple[str, int]]] = {}  # every broker address seen, per cluster
         self._reachable: dict[str, float] = {}  # cluster -> until when a bootstrap address was known to answer
 
-    def cluster(self, name: str | None) -> ClusterConfig:
-        return self.settings.cluster(name)
+    def cluster(self, name: str | None, *, argument: str = "cluster") -> ClusterConfig:
+        return self.settings.cluster(name, argument=argument)
 
     def base_config(self, name: str | None) -> dict[str, Any]:
         cfg: dict[str, Any] = dict(self.cluster(name).librdkafka_config())

@@ -99,12 +99,10 @@ def _key_text(raw: bytes | None) -> str | None:
 
 
 class RecordIn(BaseModel):
-    key: str | None = Field(
-        None, description="Record key as text (records with the same key share a partition).", max_length=100_000
-    )
+    key: str | None = Field(None, description="Text; the same key goes to the same partition.", max_length=100_000)
     value: Any = Field(None, description="Text, or any JSON value with value_format='json'; null for a tombstone.")
-    headers: dict[str, str] | None = Field(None, description="Header name -> text value.", max_length=100)
-    partition: int | None = Field(None, description="Explicit partition; omit to let the key decide.", ge=0, le=10_000)
+    headers: dict[str, str] | None = Field(None, max_length=100)
+    partition: int | None = Field(None, description="Default: by key.", ge=0, le=10_000)
 
 
 class ProducedRecord(BaseModel):

@@ -1,5 +1,6 @@
 """Strict tool arguments: every input schema says ``additionalProperties: false``, an unknown argument is refused by
-name with the valid ones listed, and invalid values read like the rest of our errors (one line per argument, the
+name with the valid ones listed, every argument has a ceiling (its own bounds, published, or the server's fallback
+ones, enforced but not published), and invalid values read like the rest of our errors (one line per argument, the
 value cut short), never a validation dump with a documentation URL."""
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def _fallback_bounds(name: str, field: Any) -> list[Any]:
     have = {type(m) for m in field.metadata} | _declared(field.annotation)
     out: list[Any] = []
     kinds = {get_origin(m) or m for m in _members(field.annotation)}
+    if kinds & {int, float} and kinds & {str, list, dict}:
+        return []  # a union of numbers and texts: a field-level bound would apply to every member, so each member
+        # declares its own (the sweep checks that every published alternative is bounded)
     if kinds & {int, float} and not have & {annotated_types.Ge, annotated_types.Gt}:
         out.append(annotated_types.Ge(-INT64 - 1))
     if kinds & {int, float} and not have & {annotated_types.Le, annotated_types.Lt}:
@@ -72,15 +76,42 @@ def _fallback_bounds(name: str, field: Any) -> list[Any]:
     return out
 
 
+def _unpublish_fallbacks(prop: Any, fallbacks: list[Any]) -> None:
+    """Remove from one argument's published schema exactly the fallback ceilings ``_fallback_bounds`` added (they
+    stay enforced): a model gains nothing from reading ±2^63 or 10 000 characters, and they cost every listing."""
+    if not isinstance(prop, dict):
+        return
+    drop: dict[str, set[int]] = {}
+    for bound in fallbacks:
+        if isinstance(bound, annotated_types.Ge):
+            drop.setdefault("minimum", set()).add(int(bound.ge))  # type: ignore[call-overload]
+        elif isinstance(bound, annotated_types.Le):
+            drop.setdefault("maximum", set()).add(int(bound.le))  # type: ignore[call-overload]
+        elif isinstance(bound, annotated_types.MaxLen):
+            for key in ("maxLength", "maxItems", "maxProperties"):
+                drop.setdefault(key, set()).add(bound.max_length)
+    for node in [prop, *(prop.get("anyOf") or []), *(prop.get("oneOf") or [])]:
+        if isinstance(node, dict):
+            for key, values in drop.items():
+                if node.get(key) in values and not isinstance(node.get(key), bool):
+                    del node[key]
+
+
 def forbid_extra_arguments(tool: Any) -> None:
-    """Make the tool's argument model refuse unknown keys, bound every argument, and publish both in its input
-    schema."""
+    """Make the tool's argument model refuse unknown keys and bound every argument; publish the refusal of unknown
+    keys and the tool's own bounds in its input schema (the fallback ceilings are enforced but not published)."""
     model = tool.fn_metadata.arg_model
     model.model_config["extra"] = "forbid"
+    fallbacks: dict[str, list[Any]] = {}
     for name, field in model.model_fields.items():
-        field.metadata.extend(_fallback_bounds(name, field))
+        added = _fallback_bounds(name, field)
+        field.metadata.extend(added)
+        if added:
+            fallbacks[field.alias or name] = added
     model.model_rebuild(force=True)
     schema = lean_schema(model.model_json_schema(by_alias=True))
+    for name, added in fallbacks.items():
+        _unpublish_fallbacks((schema.get("properties") or {}).get(name), added)
     for definition in (schema.get("$defs") or {}).values():
         definition.pop("description", None)  # a nested model's docstring: its fields say what the model needs
     schema["additionalProperties"] = False

@@ -208,7 +208,9 @@ def kafka_tool(
             idempotent_hint=idempotent or kind == "read",
             open_world_hint=open_world,
         )
-        server.add_tool(wrapper, name=tool_name, title=title, annotations=annotations)
+        # The docstring as one line: its source indentation would cost characters in every tools/list.
+        description = " ".join((fn.__doc__ or "").split())
+        server.add_tool(wrapper, name=tool_name, title=title, description=description, annotations=annotations)
         TOOL_KINDS[tool_name] = kind
         TOOL_TOOLSETS[tool_name] = toolset_of(tool_name, fn.__module__)
         return fn

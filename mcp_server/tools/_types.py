@@ -1,8 +1,9 @@
 """Argument types the tools share: names checked by Kafka's rules (``core.names``), bounded numbers and strings.
 
-Every constraint is both validated and published in the input schema (pattern, maxLength, minimum, maximum), so a
-client sees the rule before it calls, and a bad value is refused with one readable line naming the argument
-(``mcp_server.tools._args``) before any work or file path.
+Every constraint is validated; most are published in the input schema too (maxLength, minimum, maximum), so a client
+sees the rule before it calls. Rules the name already says are checked without being published (a cluster name, the
+characters of a topic or group name, the lengths inside a config map). A bad value is refused with one readable
+line naming the argument (``mcp_server.tools._args``) before any work or file path.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 from core import names
 from core.errors import InvalidArgument
@@ -49,29 +50,37 @@ def _token(value: str) -> str:
     return value
 
 
-# Checked, not published: the rule is simple and the name says what it is (keeps every tool's definition short).
-ClusterName = Annotated[str, StringConstraints(max_length=63), AfterValidator(_cluster_name)]
+# Checked, not published (length and characters): the name says what it is, and every tool takes it.
+ClusterName = Annotated[
+    str, StringConstraints(max_length=63), AfterValidator(_cluster_name), WithJsonSchema({"type": "string"})
+]
 
 # No description: the name says it, and the server's instructions say every tool takes an optional cluster.
 ClusterArg = Annotated[ClusterName | None, Field()]
 TopicArg = Annotated[TopicName, Field()]
 OptionalTopicArg = Annotated[TopicName | None, Field()]
 GroupArg = Annotated[GroupId, Field()]
+# The one description of every destructive tool's confirm_token.
+CONFIRM_DESCRIPTION = "Token or approval id the first call returned."
 ConfirmArg = Annotated[
-    Annotated[str, AfterValidator(_token)] | None,
-    Field(description="Token or approval id from the first call; omit at first.", max_length=100),
+    Annotated[str, AfterValidator(_token)] | None, Field(description=CONFIRM_DESCRIPTION, max_length=100)
 ]
-OverrideArg = Annotated[
-    str | None, Field(description="Why an overridable policy may be broken (audited).", max_length=1000)
-]
+# No description: the server's instructions say what override_reason does.
+OverrideArg = Annotated[str | None, Field(max_length=1000)]
 PartitionsArg = Annotated[int, Field(ge=1, le=MAX_PARTITIONS)]
 ReplicationArg = Annotated[int, Field(description="At most the broker count.", ge=1, le=MAX_REPLICATION_FACTOR)]
+# Published as a map of strings with its size; the lengths of names (1-255) and values (10 000) are checked.
 ConfigMap = Annotated[
     dict[
         Annotated[str, StringConstraints(min_length=1, max_length=255)],
         Annotated[str, StringConstraints(max_length=10_000)],
     ],
     Field(max_length=200),
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 200}),
 ]
-ConfigNames = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=255)]], Field(max_length=200)]
+ConfigNames = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=255)]],
+    Field(max_length=200),
+    WithJsonSchema({"type": "array", "items": {"type": "string"}, "maxItems": 200}),
+]
 Pattern = Annotated[str, StringConstraints(min_length=1, max_length=500)]

@@ -66,7 +66,7 @@ def register(server: MCPServer[Any]) -> None:
         ] = None,
         decisions: Annotated[
             dict[str, Literal["deny"]] | None,
-            Field(description="action_id -> 'deny' on resume; only a person approves."),
+            Field(description="action_id -> 'deny', on resume."),
         ] = None,
         approval: Annotated[
             Literal["ask", "auto", "never"] | None,
@@ -75,8 +75,8 @@ def register(server: MCPServer[Any]) -> None:
         cluster: Annotated[ClusterName | None, Field()] = None,
     ) -> AgentTaskResult:
         """Hand a Kafka task to the kafka-streaming-agent (plan, validate, execute, verify, document). Returns
-        completed, failed, or input_required with pending changes a person approves (your client's
-        elicitation, or kafka-agent approvals approve ID); resume with task_id. You may deny, not approve."""
+        completed, failed, or input_required with changes a person approves (elicitation or `kafka-agent approvals`);
+        resume with task_id. You may deny, never approve."""
         from agent.host import ToolHub
         from agent.runner import Agent
         from mcp_server.consent import elicitation_mode

@@ -15,15 +15,11 @@ from core.kafka import connect as kconnect
 from core.services import connector_templates as templates
 from core.services.rest import connect_client
 from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
+from mcp_server.tools._types import CONFIRM_DESCRIPTION
 
-ClusterArg = Annotated[
-    str | None, Field(description="Configured cluster whose Connect worker to use; omit for the default cluster.")
-]
-NameArg = Annotated[str, Field(description="Connector name.")]
-ConfirmArg = Annotated[
-    str | None,
-    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
-]
+ClusterArg = Annotated[str | None, Field()]
+NameArg = Annotated[str, Field()]
+ConfirmArg = Annotated[str | None, Field(description=CONFIRM_DESCRIPTION)]
 
 
 class DeleteConnectorOutcome(BaseModel):
@@ -74,40 +70,52 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="List connector plugins")
     async def kafka_list_connector_plugins(
         ctx: Ctx,
-        include_transforms: Annotated[
-            bool, Field(description="Also list converters, transformations (SMTs) and predicates.")
-        ] = False,
+        include_transforms: Annotated[bool, Field(description="Also converters, SMTs and predicates.")] = False,
         cluster: ClusterArg = None,
     ) -> kconnect.PluginList:
-        """List the connector plugins installed on the cluster's Kafka Connect worker (class, source/sink,
-        version). Check here before creating a connector: a class that is not listed cannot run."""
+        """List the connector plugins installed on the Kafka Connect worker (class, source/sink, version); a class not
+        listed cannot run."""
         app = app_of(ctx)
         rest = connect_client(app, app.clients.cluster(cluster))
         return await app.run(kconnect.list_plugins, rest, connectors_only=not include_transforms)
 
     @kafka_tool(server, kind="read", title="List connectors")
     async def kafka_list_connectors(ctx: Ctx, cluster: ClusterArg = None) -> kconnect.ConnectorList:
-        """List the connectors on the Connect worker with their class, state, tasks and failed task ids."""
+        """List the connectors on the Connect worker with class, state, tasks and failed task ids; a source whose target
+        topic is missing is flagged not healthy."""
         app = app_of(ctx)
-        rest = connect_client(app, app.clients.cluster(cluster))
-        return await app.run(kconnect.list_connectors, rest)
+        cfg = app.clients.cluster(cluster)
+        rest = connect_client(app, cfg)
+        topics = set((await app.run(app.clients.admin(cfg.name).list_topics, timeout=app.timeout)).topics)
+        return await app.run(kconnect.list_connectors, rest, topics=topics)
 
     @kafka_tool(server, kind="read", title="Connector status")
-    async def kafka_connector_status(ctx: Ctx, name: NameArg, cluster: ClusterArg = None) -> kconnect.ConnectorStatus:
-        """The state of one connector and each of its tasks; when the connector or a task FAILED, its Java stack
-        trace (the first lines name the cause). Use to diagnose a connector that does not move data."""
+    async def kafka_connector_status(
+        ctx: Ctx,
+        name: NameArg,
+        probe_s: Annotated[
+            float,
+            Field(ge=0, le=30, description="Seconds to watch whether records move (0: static checks only)."),
+        ] = 3.0,
+        cluster: ClusterArg = None,
+    ) -> kconnect.ConnectorStatus:
+        """One connector's state and tasks, and whether data really moves: healthy=false with problems when a task
+        FAILED (with its trace), a source's topic is missing, a sink lags without progress, or nothing moved during
+        probe_s."""
         app = app_of(ctx)
-        rest = connect_client(app, app.clients.cluster(cluster))
-        return await app.run(kconnect.connector_status, rest, name)
+        cfg = app.clients.cluster(cluster)
+        rest = connect_client(app, cfg)
+        admin = app.clients.admin(cfg.name)
+        return await app.run(kconnect.connector_health, rest, admin, name, probe_s=probe_s, timeout=app.timeout)
 
     @kafka_tool(server, kind="read", title="Validate connector config")
     async def kafka_validate_connector_config(
         ctx: Ctx,
-        config: Annotated[dict[str, Any], Field(description="The full connector config incl. connector.class.")],
+        config: Annotated[dict[str, Any], Field(description="Including connector.class.")],
         cluster: ClusterArg = None,
     ) -> kconnect.ValidationReport:
-        """Ask the Connect worker to validate a connector config without creating anything. Returns the errors
-        per field, or says plainly that the plugin is not installed on the worker."""
+        """Ask the Connect worker to validate a connector config without creating anything: errors per field, or that
+        the plugin is not installed."""
         app = app_of(ctx)
         rest = connect_client(app, app.clients.cluster(cluster))
         return await app.run(kconnect.validate_config, rest, {str(k): str(v) for k, v in config.items()})
@@ -118,13 +126,12 @@ def register(server: MCPServer[Any]) -> None:
         name: NameArg,
         config: Annotated[
             dict[str, Any],
-            Field(description="Connector config: connector.class, tasks.max and the plugin's settings."),
+            Field(description="connector.class, tasks.max and the plugin's settings."),
         ],
         cluster: ClusterArg = None,
     ) -> kconnect.ConnectorWriteResult:
-        """Create a connector, or replace the config of an existing one. The config is validated by the worker
-        first; an invalid config is refused with the errors per field and nothing changes. Use
-        kafka_connector_config to draft configs for JDBC, S3, Elasticsearch, MongoDB and Debezium."""
+        """Create a connector or replace its config, validated by the worker first (an invalid one is refused with
+        errors per field). kafka_connector_config drafts configs."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         rest = connect_client(app, cfg)
@@ -144,27 +151,26 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_pause_connector(
         ctx: Ctx, name: NameArg, cluster: ClusterArg = None
     ) -> kconnect.ConnectorActionResult:
-        """Pause a connector and its tasks (they stop moving data but keep their offsets); resume later."""
+        """Pause a connector and its tasks: they stop moving data and keep their offsets."""
         return await _lifecycle(ctx, "kafka_pause_connector", "pause", name, cluster, kconnect.pause)
 
     @kafka_tool(server, kind="write", idempotent=True, title="Resume connector")
     async def kafka_resume_connector(
         ctx: Ctx, name: NameArg, cluster: ClusterArg = None
     ) -> kconnect.ConnectorActionResult:
-        """Resume a paused connector and its tasks; they continue from their committed offsets. Returns the
-        status once the connector runs again."""
+        """Resume a paused connector and its tasks from their committed offsets; returns the status."""
         return await _lifecycle(ctx, "kafka_resume_connector", "resume", name, cluster, kconnect.resume)
 
     @kafka_tool(server, kind="write", title="Restart connector")
     async def kafka_restart_connector(
         ctx: Ctx,
         name: NameArg,
-        include_tasks: Annotated[bool, Field(description="Restart the tasks too, not only the connector.")] = True,
-        only_failed: Annotated[bool, Field(description="Restart only the FAILED instances.")] = True,
+        include_tasks: Annotated[bool, Field()] = True,
+        only_failed: Annotated[bool, Field()] = True,
         cluster: ClusterArg = None,
     ) -> kconnect.ConnectorActionResult:
-        """Restart a connector and (by default) its FAILED tasks, e.g. after fixing the cause shown in
-        kafka_connector_status. Returns the status right after the restart."""
+        """Restart a connector and (by default) its FAILED tasks, e.g. after fixing the cause kafka_connector_status
+        showed; returns the status after."""
         return await _lifecycle(
             ctx,
             "kafka_restart_connector",
@@ -180,10 +186,8 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_delete_connector(
         ctx: Ctx, name: NameArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
     ) -> DeleteConnectorOutcome | InputRequiredResult:
-        """Delete a connector: its tasks stop and its config is removed (its committed offsets stay in the
-        worker's offsets topic). The first call changes nothing and returns the effect and a confirmation token (or,
-        on clusters where a person approves, an approval id); an identical second call with confirm_token deletes.
-        Ask the user first. Clients that support elicitation ask the user to type the connector's name instead."""
+        """Delete a connector: tasks stop, its config is removed (offsets stay). The first call only previews; repeat
+        with confirm_token once the user agrees."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         rest = connect_client(app, cfg)
@@ -217,34 +221,28 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Draft connector config")
     async def kafka_connector_config(
         ctx: Ctx,
-        kind: Annotated[templates.ConnectorKind, Field(description="Which connector to configure.")],
+        kind: templates.ConnectorKind,
         name: NameArg,
-        topics: Annotated[list[str] | None, Field(description="Topics to read (sinks) or write (file source).")] = None,
-        topic_prefix: Annotated[str | None, Field(description="Prefix of the topics a source writes.")] = None,
+        topics: list[str] | None = None,
+        topic_prefix: str | None = None,
         connection: Annotated[
-            str | None, Field(description="JDBC URL, Elasticsearch URL, or host:port of PostgreSQL.")
+            str | None, Field(description="JDBC URL, Elasticsearch URL or Postgres host:port.")
         ] = None,
-        database: Annotated[str | None, Field(description="Database name (MongoDB, Debezium).")] = None,
+        database: str | None = None,
         tables: Annotated[list[str] | None, Field(description="Tables or collections.")] = None,
-        incrementing_column: Annotated[str, Field(description="JDBC incrementing column.")] = "id",
-        key_field: Annotated[
-            str | None, Field(description="Value field to make the record key (ValueToKey + ExtractField SMTs).")
-        ] = None,
-        bucket: Annotated[str | None, Field(description="S3 bucket.")] = None,
-        region: Annotated[str, Field(description="S3 region.")] = "us-east-1",
-        file: Annotated[str | None, Field(description="File path (FileStream connectors).")] = None,
-        tasks_max: Annotated[int, Field(ge=1, le=64, description="Maximum tasks.")] = 1,
-        secrets_file: Annotated[
-            str, Field(description="Properties file on the worker holding the secrets referenced as ${file:...}.")
-        ] = templates.DEFAULT_SECRETS_FILE,
-        options: Annotated[dict[str, str] | None, Field(description="Extra settings, applied last.")] = None,
+        incrementing_column: str = "id",
+        key_field: Annotated[str | None, Field(description="Value field to make the record key.")] = None,
+        bucket: str | None = None,
+        region: str = "us-east-1",
+        file: str | None = None,
+        tasks_max: Annotated[int, Field(ge=1, le=64)] = 1,
+        secrets_file: Annotated[str, Field(description="On the worker.")] = templates.DEFAULT_SECRETS_FILE,
+        options: Annotated[dict[str, str] | None, Field(description="Applied last.")] = None,
         cluster: ClusterArg = None,
     ) -> ConnectorConfigProposal:
-        """Draft a connector config from a few arguments: JDBC source (incrementing mode), S3 sink (Parquet,
-        hourly time-based partitions), Elasticsearch sink, MongoDB source/sink, Debezium PostgreSQL CDC, or
-        FileStream. Secrets become ${file:...} references, keys are set with ValueToKey/ExtractField, sinks get a
-        dead-letter queue. Validates the draft against the cluster's Connect worker when the plugin is installed
-        and says plainly when it is not. Creates nothing: pass the config to kafka_create_or_update_connector."""
+        """Draft a connector config (JDBC, S3, Elasticsearch, MongoDB, Debezium PostgreSQL, FileStream; what each kind
+        needs: kafka-agent://reference/connector-templates), validated by the Connect worker when it has the plugin.
+        Creates nothing: pass it to kafka_create_or_update_connector."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         spec = templates.ConnectorSpec(
@@ -272,5 +270,6 @@ def register(server: MCPServer[Any]) -> None:
                 note=f"Cluster {cfg.name!r} has no connect_url, so the draft was not validated by a worker.",
             )
         rest = connect_client(app, cfg)
-        report = await app.run(kconnect.validate_config, rest, {**generated.config, "name": name})
+        # validated exactly as returned: the draft can be PUT or POSTed to the worker as it is
+        report = await app.run(kconnect.validate_config, rest, dict(generated.config))
         return ConnectorConfigProposal(generated=generated, validation=report, note=report.note)

@@ -69,8 +69,8 @@ async def _tell_tools_changed(ctx: Ctx) -> None:
 def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", open_world=False, title="List toolsets")
     async def kafka_list_toolsets(ctx: Ctx) -> ToolsetList:
-        """The toolsets of this server (groups of tools by area) with their tools, and which are enabled for this
-        session. Enable one with kafka_enable_toolset when the server runs with dynamic toolsets."""
+        """The toolsets (groups of tools by area) with their tools, and which are enabled for this session
+        (kafka_enable_toolset enables one)."""
         from mcp_server.toolsets import TOOLSETS
 
         members = await _members(ctx)
@@ -93,10 +93,9 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", open_world=False, title="Enable a toolset")
     async def kafka_enable_toolset(
         ctx: Ctx,
-        toolset: Annotated[str, Field(description="A toolset name from kafka_list_toolsets.", max_length=40)],
+        toolset: Annotated[str, Field(description="From kafka_list_toolsets.", max_length=40)],
     ) -> EnableResult:
-        """Offer a toolset's tools to this session (dynamic toolsets only); the client is told the tool list
-        changed. kafka_find_tools says which toolset holds the tool a request needs."""
+        """Offer a toolset's tools to this session (dynamic toolsets only); the client is told the tool list changed."""
         from mcp_server.toolsets import TOOLSETS
 
         srv = _server(ctx)
@@ -120,11 +119,11 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", open_world=False, title="Find tools")
     async def kafka_find_tools(
         ctx: Ctx,
-        query: Annotated[str, Field(description="What the user wants, in plain words.", min_length=1, max_length=500)],
-        limit: Annotated[int, Field(description="How many tools to return.", ge=1, le=20)] = 5,
+        query: Annotated[str, Field(description="In plain words.", min_length=1, max_length=500)],
+        limit: Annotated[int, Field(ge=1, le=20)] = 5,
     ) -> FoundTools:
-        """Find the tools that serve a request in plain words (e.g. 'which consumers are behind'), across every
-        toolset, with the toolset that holds each and whether it is offered to this session now."""
+        """Find the tools that serve a request in plain words (e.g. 'which consumers are behind') across every toolset,
+        with each one's toolset and whether this session has it."""
         from mcp_server.toolsearch import ToolIndex
 
         members = await _members(ctx)

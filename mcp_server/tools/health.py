@@ -44,9 +44,8 @@ def register(server: MCPServer[Any]) -> None:
         min_insync_replicas: Annotated[int | None, Field(ge=1, le=32)] = None,
         cluster: ClusterArg = None,
     ) -> khealth.ClusterHealth:
-        """Health now: verdict (healthy, degraded, critical) and reasons, each with its fix: brokers down (probed
-        directly), controller, under-replicated, under-min-ISR and leaderless partitions, leader imbalance,
-        skew, topics below the profile. Partial answers list not_seen."""
+        """Health now: healthy, degraded or critical, with reasons and fixes: brokers down (probed), controller,
+        under-replicated, under-min-ISR and leaderless partitions, leader imbalance, skew, topics below the profile."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         return await app.run(
@@ -142,8 +141,8 @@ def register(server: MCPServer[Any]) -> None:
         ] = None,
         cluster: ClusterArg = None,
     ) -> khealth.ElectLeadersResult:
-        """Preferred leader election: each partition led by its first replica again (after a broker restart). Without
-        partitions, only the imbalanced ones."""
+        """Preferred leader election: partitions led by their first replica again (e.g. after a broker restart); without
+        partitions, every imbalanced one."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)
@@ -175,7 +174,7 @@ def register(server: MCPServer[Any]) -> None:
         per_partition_throughput: Annotated[
             float | None,
             Field(
-                description="One partition's measured throughput, same unit (kafka_perf_test).",
+                description="Measured per partition (kafka_perf_test), same unit.",
                 gt=0,
                 le=1e12,
             ),
@@ -188,7 +187,7 @@ def register(server: MCPServer[Any]) -> None:
         partitions: Annotated[
             int | None,
             Field(
-                description="What-if: map the sampled keys to this many.",
+                description="What-if count for the sampled keys.",
                 ge=1,
                 le=MAX_PARTITIONS,
             ),

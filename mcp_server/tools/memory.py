@@ -6,7 +6,7 @@ Nothing heavy is imported here: the store (Chroma and the embedding model) is bu
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
@@ -16,6 +16,7 @@ from core.app import AppContext
 from core.errors import InvalidArgument, KafkaAgentError, NotFound, Unreachable
 from core.gate import Change, ConsentPreview
 from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
+from mcp_server.tools._types import CONFIRM_DESCRIPTION
 from memory.models import (
     MAX_BATCH,
     MAX_LIST_LIMIT,
@@ -33,18 +34,18 @@ if TYPE_CHECKING:
     from memory.search import Filters
     from memory.store import MemoryStore
 
+SearchMode = Literal["hybrid", "vector", "lexical"]
+
 T = TypeVar("T")
 
-ClusterFilter = Annotated[
-    str | None, Field(description="Only records whose key names this cluster (the key's second part).")
-]
-TypeFilter = Annotated[str | None, Field(description="Only this record type, e.g. 'troubleshooting'.")]
-LayerFilter = Annotated[Layer | None, Field(description="Only this layer: short_term, mid_term or long_term.")]
-CategoryFilter = Annotated[str | None, Field(description="Only this category.")]
-ProjectFilter = Annotated[str | None, Field(description="Only this project.")]
-NamespaceFilter = Annotated[str | None, Field(description="Only this namespace.")]
-TagsFilter = Annotated[list[str] | None, Field(description="Only records carrying every one of these tags.")]
-ConfirmArg = Annotated[str | None, Field(description="Token from the dry run of this exact call, to proceed.")]
+ClusterFilter = Annotated[str | None, Field(description="Only records whose key names this cluster.")]
+TypeFilter = Annotated[str | None, Field(description="The key's type part.")]
+LayerFilter = Layer | None
+CategoryFilter = str | None
+ProjectFilter = str | None
+NamespaceFilter = str | None
+TagsFilter = Annotated[list[str] | None, Field(description="Records carrying all of them.")]
+ConfirmArg = Annotated[str | None, Field(description=CONFIRM_DESCRIPTION)]
 
 
 class MemoryDeleteOutcome(BaseModel):
@@ -110,25 +111,16 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", open_world=False, title="Store in memory")
     async def memory_store(
         ctx: Ctx,
-        text: Annotated[str | None, Field(description="The text to remember: findings, configs, a runbook.")] = None,
-        metadata: Annotated[
-            MemoryMetadata | None,
-            Field(description="key ('kafka-streaming-agent/<cluster>/<type>[/<name>]'), namespace, layer, ..."),
-        ] = None,
+        text: str | None = None,
+        metadata: MemoryMetadata | None = None,
         records: Annotated[
-            list[MemoryInput] | None,
-            Field(description=f"Several records at once (instead of text/metadata), at most {MAX_BATCH}."),
+            list[MemoryInput] | None, Field(description=f"Instead of text/metadata: up to {MAX_BATCH} records.")
         ] = None,
-        cluster: Annotated[
-            str | None, Field(description="Cluster to file a record under when metadata.key is omitted.")
-        ] = None,
+        cluster: Annotated[str | None, Field(description="Files a record whose key is omitted.")] = None,
     ) -> StoreResult:
-        """Remember something learned about Kafka (cluster configs, tuning results, incidents, runbooks, streaming
-        patterns) so it can be found later by key or by meaning. The key 'kafka-streaming-agent/<cluster>/<type>'
-        (optionally '/<name>') identifies the record: storing again under the same key updates it. Text already
-        stored in the same namespace under another key is not stored twice (action 'duplicate'). Layers:
-        short_term is kept 24 h, mid_term 7 days, long_term until deleted. Returns per record the key and the
-        action taken (created, updated, unchanged, duplicate)."""
+        """Remember what was learned about Kafka (configs, tuning results, incidents, runbooks, streaming patterns) to
+        find by key or meaning. The same key updates the record; text already in the namespace is not stored twice.
+        Returns each key and its action."""
         app = app_of(ctx)
         if (text is None) == (records is None):
             raise InvalidArgument(
@@ -158,16 +150,15 @@ def register(server: MCPServer[Any]) -> None:
         key: Annotated[
             str,
             Field(
-                description="An exact key, or a glob pattern: '*' within a part, '**' across parts, e.g. "
-                "'kafka-streaming-agent/*/performance-tuning' (also returns the named records below each key)."
+                description="An exact key, or a glob ('*' within a part, '**' across parts), e.g. "
+                "'kafka-streaming-agent/*/performance-tuning'."
             ),
         ],
-        limit: Annotated[int, Field(description=f"At most this many records (1-{MAX_LIST_LIMIT}).")] = 50,
+        limit: Annotated[int, Field(description=f"1-{MAX_LIST_LIMIT}.")] = 50,
         cluster: ClusterFilter = None,
     ) -> RecordList:
-        """Fetch memory records by key: one exact key returns that record (an error if there is none); a pattern
-        returns every matching record, sorted by key, with its whole text and metadata. Use vector_search instead
-        to find records by meaning."""
+        """Fetch memory records by exact key (an error if none) or glob (every match, by key), with whole text and
+        metadata. By meaning: vector_search."""
         app = app_of(ctx)
         store = await _run(app, memory_store_of, app)
         return await _run(app, store.retrieve, key, limit=limit, cluster=cluster)
@@ -175,27 +166,30 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", open_world=False, title="Search memory by meaning")
     async def vector_search(
         ctx: Ctx,
-        query: Annotated[str, Field(description="What to look for, in plain words, e.g. 'consumer lag after deploy'.")],
-        limit: Annotated[int, Field(description=f"How many records to return (1-{MAX_SEARCH_LIMIT}).")] = 5,
+        query: Annotated[str, Field(description="Plain words.")],
+        limit: Annotated[int, Field(description=f"1-{MAX_SEARCH_LIMIT}.")] = 5,
         type: TypeFilter = None,
         layer: LayerFilter = None,
         category: CategoryFilter = None,
         project: ProjectFilter = None,
         namespace: NamespaceFilter = None,
         tags: TagsFilter = None,
-        min_score: Annotated[
-            float | None, Field(description="Drop results whose similarity is below this (-1 to 1; 0.3 is loose).")
-        ] = None,
+        min_score: Annotated[float | None, Field(description="-1 to 1; 0.3 is loose.")] = None,
         cluster: ClusterFilter = None,
+        mode: Annotated[
+            SearchMode,
+            Field(description="hybrid: meaning and terms; vector: meaning; lexical: terms (BM25)."),
+        ] = "hybrid",
     ) -> SearchResult:
-        """Find remembered records by meaning (semantic search): past troubleshooting, tuning results, runbooks,
-        cluster configs and streaming patterns similar to the query, even in other words. Returns the best
-        records first, each whole (never a fragment) with its similarity score and metadata. Narrow with
-        cluster, type, layer, category, project, namespace or tags."""
+        """Search memory by meaning and exact terms: past troubleshooting, tuning, runbooks, configs and patterns like
+        the query, and records naming the same identifiers (e.g. NOT_ENOUGH_REPLICAS). Returns whole records, best
+        first, with scores."""
         app = app_of(ctx)
         store = await _run(app, memory_store_of, app)
         flt = _filters(type, layer, category, project, namespace, tags)
-        return await _run(app, store.search, query, limit=limit, cluster=cluster, filters=flt, min_score=min_score)
+        return await _run(
+            app, store.search, query, limit=limit, cluster=cluster, filters=flt, min_score=min_score, mode=mode
+        )
 
     @kafka_tool(server, kind="read", open_world=False, title="List memory records")
     async def memory_list(
@@ -206,12 +200,10 @@ def register(server: MCPServer[Any]) -> None:
         project: ProjectFilter = None,
         namespace: NamespaceFilter = None,
         tags: TagsFilter = None,
-        limit: Annotated[int, Field(description=f"At most this many records (1-{MAX_LIST_LIMIT}).")] = 50,
+        limit: Annotated[int, Field(description=f"1-{MAX_LIST_LIMIT}.")] = 50,
         cluster: ClusterFilter = None,
     ) -> RecordList:
-        """List memory records, most recently updated first, optionally narrowed by cluster, type, layer,
-        category, project, namespace or tags. Returns the records with their text and metadata, and the total
-        that matched."""
+        """List memory records, most recently updated first, with text, metadata and the total matched."""
         app = app_of(ctx)
         store = await _run(app, memory_store_of, app)
         flt = _filters(type, layer, category, project, namespace, tags)
@@ -220,15 +212,12 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="destructive", open_world=False, title="Delete from memory")
     async def memory_delete(
         ctx: Ctx,
-        key: Annotated[
-            str, Field(description="An exact key, or a glob pattern such as 'kafka-streaming-agent/dev/**'.")
-        ],
+        key: Annotated[str, Field(description="An exact key or a glob.")],
         confirm_token: ConfirmArg = None,
         cluster: ClusterFilter = None,
     ) -> MemoryDeleteOutcome | InputRequiredResult:
-        """Delete memory records by exact key or pattern, permanently. The first call changes nothing: it lists
-        what would go and returns a confirmation token; only an identical second call with confirm_token deletes.
-        Ask the user first."""
+        """Delete memory records by exact key or glob, permanently. The first call lists what would go and changes
+        nothing; repeat with confirm_token only after the user agrees."""
         app = app_of(ctx)
         store = await _run(app, memory_store_of, app)
         keys = await _run(app, store.matching_keys, key)

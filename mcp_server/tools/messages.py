@@ -37,7 +37,7 @@ def register(server: MCPServer[Any]) -> None:
         ],
         value_format: Annotated[
             kmessages.ValueFormat | Literal["avro"],
-            Field(description="avro: a JSON object written with the subject's registered schema."),
+            Field(description="avro: values are JSON objects."),
         ] = "text",
         subject: Annotated[
             str | None, Field(description="avro: the subject (default <topic>-value).", max_length=255)
@@ -48,8 +48,8 @@ def register(server: MCPServer[Any]) -> None:
         ] = None,
         cluster: ClusterArg = None,
     ) -> kmessages.ProduceResult:
-        """Write records to an existing topic (idempotent, acks=all); returns each record's partition and offset, or
-        its error. value_format=avro encodes with the subject's registered schema."""
+        """Write records to an existing topic (idempotent, acks=all); returns each record's partition and offset, or its
+        error."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         wire_format: kmessages.ValueFormat = "base64" if value_format == "avro" else value_format
@@ -183,8 +183,8 @@ def register(server: MCPServer[Any]) -> None:
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
     ) -> DeleteRecordsOutcome | InputRequiredResult:
-        """Delete a topic's records below an offset per partition. Destructive: the first call only previews; consent
-        as its how_to_confirm says."""
+        """Delete a topic's records below an offset per partition. Destructive: the first call only previews
+        (how_to_confirm)."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)

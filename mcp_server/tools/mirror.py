@@ -16,9 +16,9 @@ from mcp_server.tools._types import ClusterName
 
 TargetArg = Annotated[
     ClusterName | None,
-    Field(description="The target (its Connect worker replicates); default cluster if omitted."),
+    Field(description="The target; its Connect worker replicates."),
 ]
-SourceArg = Annotated[ClusterName, Field(description="The cluster records are copied from.")]
+SourceArg = Annotated[ClusterName, Field()]
 
 
 class MirrorOutcome(BaseModel):
@@ -35,25 +35,25 @@ def register(server: MCPServer[Any]) -> None:
         topics_exclude: Annotated[str | None, Field(max_length=2000)] = None,
         groups: Annotated[
             str,
-            Field(description="Comma-separated regexes of groups to checkpoint.", min_length=1, max_length=2000),
+            Field(description="Comma-separated regexes.", min_length=1, max_length=2000),
         ] = ".*",
         mode: Annotated[
             Literal["active-passive", "active-active"],
-            Field(description="active-active needs a Connect worker on both and prefixed naming."),
+            Field(description="active-active: Connect on both, prefixed naming."),
         ] = "active-passive",
         naming: Annotated[
             kmirror.Naming,
-            Field(description="prefixed: <source>.orders; identity: same names (one way only)."),
+            Field(description="prefixed: <source>.orders; identity: one way only."),
         ] = "prefixed",
-        sync_group_offsets: Annotated[bool, Field(description="Translate group offsets (for failover).")] = True,
+        sync_group_offsets: Annotated[bool, Field(description="For failover.")] = True,
         emit_checkpoints: bool = True,
         cluster: TargetArg = None,
     ) -> MirrorOutcome:
-        """Replicate topics from a source cluster to this one with MirrorMaker 2 connectors on this cluster's Connect
-        worker (active-active: both ways); follow with kafka_mirror_status."""
+        """Replicate topics from a source cluster with MirrorMaker 2 connectors on the target's Connect worker
+        (active-active: both ways); follow with kafka_mirror_status."""
         app = app_of(ctx)
         target = app.clients.cluster(cluster)
-        source = app.clients.cluster(source_cluster)
+        source = app.clients.cluster(source_cluster, argument="source_cluster")
         if mode == "active-active" and naming == "identity":
             raise InvalidArgument(
                 "Active-active replication with identity naming would copy records back and forth forever.",
@@ -105,11 +105,11 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_mirror_status(
         ctx: Ctx, source_cluster: SourceArg, cluster: TargetArg = None
     ) -> kmirror.MirrorStatus:
-        """A MirrorMaker 2 replication's connectors and tasks (with traces when failed) and its lag: per source topic,
-        records not yet on the target."""
+        """A MirrorMaker 2 replication's connectors and tasks (traces when failed) and lag: per source topic, records
+        not yet on the target."""
         app = app_of(ctx)
         target = app.clients.cluster(cluster)
-        source = app.clients.cluster(source_cluster)
+        source = app.clients.cluster(source_cluster, argument="source_cluster")
         rest = connect_client(app, target)
         return await app.run(
             kmirror.mirror_status,

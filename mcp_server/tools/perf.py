@@ -86,14 +86,14 @@ def register(server: MCPServer[Any]) -> None:
         ] = None,
         allow_production_topic: Annotated[
             TopicName | None,
-            Field(description="Production: repeat topic here to allow it."),
+            Field(description="Production: repeat topic to allow it."),
         ] = None,
         num_records: Annotated[int | None, Field(ge=1, le=50_000_000)] = None,
         duration_s: Annotated[float | None, Field(gt=0, le=3600)] = None,
         record_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1024,
         records_per_second: Annotated[
             float | None,
-            Field(description="records/s; needed for end_to_end.", gt=0, le=1e7),
+            Field(description="Needed for end_to_end.", gt=0, le=1e7),
         ] = None,
         acks: Annotated[Literal["all", "1", "0"], Field(description="1 and 0 need idempotence=false.")] = "all",
         compression: Annotated[Literal["none", "gzip", "snappy", "lz4", "zstd"], Field()] = "none",
@@ -102,15 +102,13 @@ def register(server: MCPServer[Any]) -> None:
         idempotence: Annotated[bool, Field()] = True,
         delivery_timeout_ms: Annotated[
             int,
-            Field(
-                description="How long a record may wait for its ack before it counts as failed.", ge=1000, le=3_600_000
-            ),
+            Field(ge=1000, le=3_600_000),
         ] = 120000,
         partitions: Annotated[int, Field(ge=1, le=1000)] = 3,
         cluster: ClusterArg = None,
     ) -> kperf.PerfResult:
-        """Measure producer throughput and send-to-ack latency, consumer throughput, or end-to-end latency at a rate,
-        on a scratch topic or a named one (production: only a topic named in allow_production_topic)."""
+        """Measure producer throughput and ack latency, consumer throughput, or end-to-end latency at a rate, on a
+        scratch topic or a named one."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         max_seconds = max(5.0, app.settings.tool_timeout_s - TIME_MARGIN_S)
@@ -240,14 +238,14 @@ def register(server: MCPServer[Any]) -> None:
         abort_every: Annotated[int, Field(ge=2, le=100)] = 3,
         negative_control: Annotated[
             Literal["none", "duplicate", "read_uncommitted"],
-            Field(description="Prove the check can fail: the report must then fail."),
+            Field(description="The report must then fail."),
         ] = "none",
-        allow_production: Annotated[bool, Field(description="Allow it on a production cluster.")] = False,
+        allow_production: Annotated[bool, Field()] = False,
         cluster: ClusterArg = None,
     ) -> keos.EosReport:
-        """Prove exactly-once end to end on scratch topics: transactions with deliberate aborts,
-        consume-transform-produce, independent read_committed checks; passed only with nothing missing,
-        duplicated or aborted-visible."""
+        """Prove exactly-once end to end on scratch topics (transactions with deliberate aborts,
+        consume-transform-produce, read_committed checks); passes only with nothing missing, duplicated or
+        aborted-visible."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         run = uuid.uuid4().hex[:10]

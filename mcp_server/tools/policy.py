@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from core.errors import KafkaAgentError
 from core.gate import policies
@@ -23,7 +23,7 @@ from mcp_server.tools._types import (
 
 ProfileArg = Annotated[
     Literal["production", "staging", "dev"] | None,
-    Field(description="Judge as this profile (e.g. before a promotion)."),
+    Field(),
 ]
 Action = Literal[
     "topic.create",
@@ -85,26 +85,24 @@ def register(server: MCPServer[Any]) -> None:
         replication_factor: Annotated[int | None, Field(ge=1, le=MAX_REPLICATION_FACTOR)] = None,
         configs: Annotated[ConfigMap | None, Field()] = None,
         delete_configs: Annotated[ConfigNames | None, Field()] = None,
-        high_throughput: Annotated[bool | None, Field(description="False declares a low-volume topic.")] = None,
+        high_throughput: Annotated[bool | None, Field()] = None,
         expected_msgs_per_sec: Annotated[float | None, Field(ge=0, le=1e9)] = None,
         producer_config: Annotated[ConfigMap | None, Field()] = None,
         durable: Annotated[bool | None, Field()] = None,
         consumer_config: Annotated[ConfigMap | None, Field()] = None,
         critical: Annotated[bool | None, Field()] = None,
-        schema_compatible: Annotated[
-            bool | None, Field(description="schema.register: the registry's test result.")
-        ] = None,
+        schema_compatible: Annotated[bool | None, Field(description="schema.register: the registry's verdict.")] = None,
         schema_reasons: Annotated[
             list[Annotated[str, Field(max_length=2000)]] | None,
             Field(max_length=100),
+            WithJsonSchema({"type": "array", "items": {"type": "string"}, "maxItems": 100}),
         ] = None,
         override_reason: OverrideArg = None,
         profile: ProfileArg = None,
         cluster: ClusterArg = None,
     ) -> PolicyCheck:
-        """Check a planned change (topic create/alter/partitions, producer or consumer config, schema registration)
-        against the guardrails without making it: the verdict and, per broken rule, why and the compliant
-        alternative."""
+        """Check a change against the guardrail policies without making it: the verdict and, per broken rule, why and
+        the compliant fix."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         judged = profile or cfg.profile

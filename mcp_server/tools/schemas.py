@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from core.errors import PolicyViolation
 from core.gate import Change, ConsentPreview
@@ -15,18 +15,18 @@ from core.kafka import schemas as kschemas
 from core.services.rest import registry_client
 from mcp_server.consent import requester_of
 from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
+from mcp_server.tools._types import CONFIRM_DESCRIPTION
 
-ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
-SubjectArg = Annotated[str, Field(description="Subject name, usually '<topic>-value' or '<topic>-key'.")]
+ClusterArg = Annotated[str | None, Field()]
+SubjectArg = Annotated[str, Field(description="Usually '<topic>-value' or '<topic>-key'.")]
 SchemaArg = Annotated[
-    str | dict[str, Any] | list[Any],
-    Field(description="The schema: Avro as JSON text or a JSON object; JSON Schema likewise; Protobuf as text."),
+    Annotated[str, StringConstraints(max_length=1_000_000)]
+    | Annotated[dict[str, Any], Field(max_length=10_000)]
+    | Annotated[list[Any], Field(max_length=10_000)],
+    Field(description="Avro or JSON Schema as JSON (text or object); Protobuf as text."),
 ]
-SchemaTypeArg = Annotated[kschemas.SchemaType, Field(description="AVRO (default), JSON or PROTOBUF.")]
-ConfirmArg = Annotated[
-    str | None,
-    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
-]
+SchemaTypeArg = Annotated[kschemas.SchemaType, Field()]
+ConfirmArg = Annotated[str | None, Field(description=CONFIRM_DESCRIPTION)]
 
 
 class SubjectDetails(BaseModel):
@@ -51,11 +51,11 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="List schema subjects")
     async def kafka_list_schema_subjects(
         ctx: Ctx,
-        prefix: Annotated[str | None, Field(description="Only subjects starting with this.")] = None,
+        prefix: Annotated[str | None, Field()] = None,
         cluster: ClusterArg = None,
     ) -> kschemas.SubjectList:
-        """List the subjects of the cluster's Schema Registry (one subject per evolving schema, usually
-        '<topic>-value'). Use kafka_get_schema to read one with its versions."""
+        """List the Schema Registry's subjects (one per evolving schema, usually '<topic>-value'); kafka_get_schema
+        reads one."""
         app = app_of(ctx)
         rest = registry_client(app, app.clients.cluster(cluster))
         return await app.run(kschemas.list_subjects, rest, prefix=prefix)
@@ -64,11 +64,11 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_get_schema(
         ctx: Ctx,
         subject: SubjectArg,
-        version: Annotated[int | None, Field(description="Version number; omit for the latest.")] = None,
+        version: Annotated[int | None, Field(description="Default: the latest.")] = None,
         cluster: ClusterArg = None,
     ) -> SubjectDetails:
-        """Read one version of a subject's schema (the latest by default), with every version number of the
-        subject and its compatibility level. Use before evolving a schema."""
+        """Read one version of a subject's schema (default the latest) with the subject's version numbers and
+        compatibility level. Use before evolving a schema."""
         app = app_of(ctx)
         rest = registry_client(app, app.clients.cluster(cluster))
         found = await app.run(kschemas.get_schema, rest, subject, version if version is not None else "latest")
@@ -84,10 +84,8 @@ def register(server: MCPServer[Any]) -> None:
         schema_type: SchemaTypeArg = "AVRO",
         cluster: ClusterArg = None,
     ) -> kschemas.CompatibilityReport:
-        """Check whether a schema may become the subject's next version under the subject's compatibility level
-        (the latest version, or all versions for *_TRANSITIVE levels). Returns the registry's verdict and, when
-        it breaks, each reason with a fix (e.g. give a new field a default). Always plan schema evolution with
-        this before kafka_register_schema."""
+        """Check whether a schema may become the subject's next version under its compatibility level: the verdict and,
+        if it breaks, each reason with a fix. Use before kafka_register_schema."""
         app = app_of(ctx)
         rest = registry_client(app, app.clients.cluster(cluster))
         return await app.run(kschemas.check_compatibility, rest, subject, _text(schema), schema_type)
@@ -100,9 +98,8 @@ def register(server: MCPServer[Any]) -> None:
         schema_type: SchemaTypeArg = "AVRO",
         cluster: ClusterArg = None,
     ) -> kschemas.RegisterResult:
-        """Register a schema as the next version of a subject (creating the subject if new). Its compatibility
-        with the subject's level is checked first: a breaking schema is refused by policy with the reasons and
-        fixes. Registering a schema that is already a version returns that version unchanged."""
+        """Register a schema as a subject's next version (creating the subject); a schema that breaks the compatibility
+        level is refused with reasons and fixes. An identical existing version is returned."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         rest = registry_client(app, cfg)
@@ -148,11 +145,11 @@ def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="Get schema compatibility")
     async def kafka_get_schema_compatibility(
         ctx: Ctx,
-        subject: Annotated[str | None, Field(description="Subject; omit for the registry-wide default.")] = None,
+        subject: Annotated[str | None, Field(description="Omit for the registry default.")] = None,
         cluster: ClusterArg = None,
     ) -> kschemas.CompatibilityLevel:
-        """The compatibility level of a subject (its own, or the registry default it inherits) or of the whole
-        registry: NONE, BACKWARD, FORWARD, FULL, or their *_TRANSITIVE forms."""
+        """The compatibility level of a subject (its own or the inherited registry default) or of the registry: NONE,
+        BACKWARD, FORWARD, FULL or *_TRANSITIVE."""
         app = app_of(ctx)
         rest = registry_client(app, app.clients.cluster(cluster))
         return await app.run(kschemas.get_compatibility, rest, subject)
@@ -163,16 +160,15 @@ def register(server: MCPServer[Any]) -> None:
         level: Annotated[
             kschemas.Level,
             Field(
-                description="BACKWARD: new consumers read old data (add fields with defaults, remove fields). "
-                "FORWARD: old consumers read new data. FULL: both. *_TRANSITIVE: against every version, not just "
-                "the latest. NONE: no check."
+                description="BACKWARD: new readers read old data; FORWARD: old readers read new data; FULL: both; "
+                "*_TRANSITIVE: against every version; NONE: no check."
             ),
         ],
-        subject: Annotated[str | None, Field(description="Subject; omit to set the registry-wide default.")] = None,
+        subject: Annotated[str | None, Field(description="Omit for the registry default.")] = None,
         cluster: ClusterArg = None,
     ) -> kschemas.CompatibilityLevel:
-        """Set the compatibility level of a subject (or the registry default). It decides which future schema
-        versions the registry accepts."""
+        """Set the compatibility level of a subject or the registry default: which future schema versions the registry
+        accepts."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         rest = registry_client(app, cfg)
@@ -191,15 +187,13 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_delete_schema_version(
         ctx: Ctx,
         subject: SubjectArg,
-        version: Annotated[int, Field(description="The version number to delete.")],
+        version: Annotated[int, Field()],
         permanent: Annotated[bool, Field(description="Also hard-delete (Confluent soft-deletes first).")] = False,
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
     ) -> DeleteVersionOutcome | InputRequiredResult:
-        """Delete one version of a subject. Consumers still reading records written with it may fail to decode
-        them. The first call changes nothing and returns the effect and a confirmation token (or, on clusters where
-        a person approves, an approval id); an identical second call with confirm_token deletes. Ask the user
-        first. Clients that support elicitation ask the user to type the subject's name instead."""
+        """Delete one version of a subject; consumers of records written with it may fail to decode them. The first call
+        only previews; repeat with confirm_token once the user agrees."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         rest = registry_client(app, cfg)

