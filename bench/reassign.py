@@ -247,6 +247,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
                 "seconds": round(secs, 1),
                 "checked_by_kafka": verify_with_kafka(home, boot, targets),
             }
+            print(f"rf: {json.dumps(out['rf'])}", file=sys.stderr, flush=True)
 
             for step, goal, brokers_after in (("spread", "spread", [1, 2, 3, b4]), ("drain", "drain", [1, 2, 3])):
                 lay = layout(admin, timeout=60)
@@ -263,6 +264,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
                     "seconds": round(secs, 1),
                     "checked_by_kafka": verify_with_kafka(home, boot, ours),
                 }
+                print(f"{step}: {json.dumps(out[step])}", file=sys.stderr, flush=True)  # kept if a later step fails
         remove_broker(home, name=NAME, node_id=b4, assume_yes=True)
         jadmin.close()
         out["throttles_left"] = not no_throttles(home, boot, [1, 2, 3], sorted(scope))

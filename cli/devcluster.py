@@ -234,7 +234,11 @@ def remove_broker(home: Path, *, name: str, node_id: int, assume_yes: bool, as_j
         cluster.remove_broker(home, name=name, node_id=node_id)
         result = app.gate.perform(
             change,
-            lambda permit: kbrokers.unregister_broker(permit, admin, jadmin, node_id, timeout=app.timeout),
+            # a fresh client: the cached one may still hold the broker just stopped as the one to ask for the
+            # controller ("Timed out waiting for controller")
+            lambda permit: kbrokers.unregister_broker(
+                permit, app.clients.fresh_admin(cfg.name), jadmin, node_id, timeout=app.timeout
+            ),
             requester=requester(),
             consent=Preapproved(Grant(granted.decision, granted.by, frozenset({(change.action, change.resources[0])}))),
             effect=effect,

@@ -333,7 +333,8 @@ def register(server: MCPServer[Any]) -> None:
         it holds replicas or runs. The first call returns the effect for consent."""
         app = app_of(ctx)
         cfg = app.clients.cluster(cluster)
-        admin, jadmin = app.clients.admin(cfg.name), java_admin(app, cfg.name)
+        app.clients.require_answering(cfg.name)  # fails fast, naming the address, when nothing answers
+        jadmin = java_admin(app, cfg.name)
         change = Change(
             tool="kafka_unregister_broker",
             cluster=cfg.name,
@@ -350,7 +351,10 @@ def register(server: MCPServer[Any]) -> None:
         done = await gated_destructive(
             ctx,
             change,
-            lambda permit: kbrokers.unregister_broker(permit, admin, jadmin, broker, timeout=app.timeout),
+            # a fresh client: a cached one may still hold the stopped broker as the one to ask for the controller
+            lambda permit: kbrokers.unregister_broker(
+                permit, app.clients.fresh_admin(cfg.name), jadmin, broker, timeout=app.timeout
+            ),
             effect=effect,
             confirm_token=confirm_token,
         )

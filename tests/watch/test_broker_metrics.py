@@ -122,7 +122,12 @@ async def test_the_same_figures_through_prometheus(metrics_cluster: ClusterHandl
         raw = structured(await client.call_tool("kafka_broker_metrics", {"query": query}))
         assert raw["series"][0]["value"] == 321
         # Our exporter is scraped too: the job is up.
-        up = structured(await client.call_tool("kafka_broker_metrics", {"query": 'up{job="kafka-agent-exporter"}'}))
+        up: dict[str, Any] = {}
+        for _ in range(20):  # its first scrape can come a scrape interval after the brokers'
+            up = structured(await client.call_tool("kafka_broker_metrics", {"query": 'up{job="kafka-agent-exporter"}'}))
+            if up["series"]:
+                break
+            await anyio.sleep(2)
         assert up["series"] and up["series"][0]["value"] == 1
         bad = await client.call_tool("kafka_broker_metrics", {"query": "sum(("})
         assert_tool_error(bad, "Prometheus refused the query")
