@@ -5,7 +5,8 @@ and, in the same run, against a floor: an MCPServer with the same tool names who
 
 Per run it prints calls/s, p50/p99 latency and errors for both servers, and the ratio of throughputs (goal at 20
 sessions: >= 0.7x the floor, with p99 under 10x p50). ``--soak S`` then runs 20 sessions for S seconds against our
-server and prints its resident memory every 30 s (it must stay flat).
+server and prints its resident memory every 30 s (it must stay flat); the soak creates no topics (a produce takes
+their share), so the cluster and every listing stay the same size, and each 30 s opens 20 new sessions.
 
 Workload per call: 30 % kafka_list_topics, 30 % kafka_describe_topic, 30 % kafka_consumer_lag (one group),
 8 % kafka_produce (one record), 2 % kafka_create_topic (a new topic, deleted at the end).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import random
 import socket
@@ -78,8 +80,12 @@ def prepare(bootstrap: str) -> tuple[str, str]:
     return topic, group
 
 
-def pick(rng: random.Random, topic: str, group: str, created: list[str]) -> tuple[str, dict[str, Any]]:
+def pick(
+    rng: random.Random, topic: str, group: str, created: list[str], *, steady: bool = False
+) -> tuple[str, dict[str, Any]]:
     roll = rng.random()
+    if steady and roll >= 0.98:
+        roll = 0.9  # the soak: a produce instead of a new topic, so the cluster (and every listing) stays the same size
     if roll < 0.30:
         return "kafka_list_topics", {}
     if roll < 0.60:
@@ -93,7 +99,9 @@ def pick(rng: random.Random, topic: str, group: str, created: list[str]) -> tupl
     return "kafka_create_topic", {"topic": name, "partitions": 1, "replication_factor": 1}
 
 
-async def drive(url: str, sessions: int, seconds: float, topic: str, group: str) -> dict[str, Any]:
+async def drive(
+    url: str, sessions: int, seconds: float, topic: str, group: str, *, steady: bool = False
+) -> dict[str, Any]:
     from mcp import Client
 
     latencies: list[float] = []
@@ -105,7 +113,7 @@ async def drive(url: str, sessions: int, seconds: float, topic: str, group: str)
         rng = random.Random(n)
         async with Client(url, raise_exceptions=False) as client:
             while time.monotonic() < stop_at:
-                tool, args = pick(rng, topic, group, created)
+                tool, args = pick(rng, topic, group, created, steady=steady)
                 started = time.perf_counter()
                 try:
                     result = await client.call_tool(tool, args)
@@ -187,7 +195,14 @@ def main() -> None:
                 elapsed = 0.0
                 while elapsed < opts.soak:
                     chunk = min(30.0, opts.soak - elapsed)
-                    r = anyio.run(drive, f"http://127.0.0.1:{ours_port}/mcp", 20, chunk, topic, group)
+                    r = anyio.run(
+                        functools.partial(drive, steady=True),
+                        f"http://127.0.0.1:{ours_port}/mcp",
+                        20,
+                        chunk,
+                        topic,
+                        group,
+                    )
                     created += r["created"]
                     elapsed += chunk
                     samples.append(rss_mb(ours.pid))

@@ -63,7 +63,9 @@ def gitops_env(service_env: ServiceEnv, tmp_path_factory: pytest.TempPathFactory
         yield GitopsEnv(s, state.bootstrap_servers, state.sasl_bootstrap_servers, registry, connect, path)
     finally:
         if not REUSE:
-            cluster.down(home, name=CLUSTER_G, purge=True)
+            from cli.devcluster import stop_cluster  # its stream runners too (the agent deploys one)
+
+            stop_cluster(home, name=CLUSTER_G, purge=True)
 
 
 @pytest.fixture

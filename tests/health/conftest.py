@@ -107,7 +107,7 @@ def wait_brokers(bootstrap: str, count: int, timeout: float = 90.0) -> None:
 
 @pytest.fixture(scope="session")
 def chaos_cluster() -> Iterator[ClusterHandle]:
-    from devcluster.cluster import down, load_state, start_node
+    from devcluster.cluster import load_state, start_node
 
     home = devcluster_home()
     state = load_state(home, CHAOS) or _create(home)
@@ -120,7 +120,9 @@ def chaos_cluster() -> Iterator[ClusterHandle]:
         yield ClusterHandle(name=CHAOS, bootstrap_servers=state.bootstrap_servers, home=home)
     finally:
         if not REUSE:
-            down(home, name=CHAOS, purge=True)
+            from cli.devcluster import stop_cluster  # stream runners too
+
+            stop_cluster(home, name=CHAOS, purge=True)
 
 
 @pytest.fixture

@@ -69,8 +69,10 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceEnv
         yield ServiceEnv(state_a.bootstrap_servers, state_b.bootstrap_servers, registry, connect, path, a_connect)
     finally:
         if not REUSE:
-            cluster.down(home, name=CLUSTER_A, purge=True)
-            cluster.down(home, name=CLUSTER_B, purge=True)
+            from cli.devcluster import stop_cluster  # stream runners too
+
+            stop_cluster(home, name=CLUSTER_A, purge=True)
+            stop_cluster(home, name=CLUSTER_B, purge=True)
 
 
 @pytest.fixture
