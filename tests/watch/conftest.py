@@ -1,5 +1,6 @@
 """Fixtures for the watch area: a broker started with the JMX exporter agent and Prometheus beside it
-(``pytest-metrics``), consumers and producers that run in threads, and a watch built on test settings."""
+(``pytest-metrics``), a three-broker cluster whose brokers the watch tests kill (``pytest-watch``, one per test
+module), consumers and producers that run in threads, and a watch run in a thread on test settings."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from tests.conftest import REUSE, ClusterHandle, devcluster_home
 
 METRICS = "pytest-metrics"
+WATCH = "pytest-watch"
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +38,24 @@ def metrics_cluster() -> Iterator[ClusterHandle]:
             from cli.devcluster import stop_cluster
 
             stop_cluster(home, name=METRICS, purge=True)
+
+
+@pytest.fixture(scope="module")
+def watch_cluster() -> Iterator[ClusterHandle]:
+    """Three combined broker/controller nodes (RF 3, min ISR 2) for the live watch tests, which kill and restart
+    broker 3 (two voters stay, so the quorum holds). Module-scoped: stopped and purged when the module ends, unless
+    ``KAFKA_AGENT_TEST_REUSE=1``."""
+    from devcluster import cluster
+
+    home = devcluster_home()
+    state = cluster.up(home, name=WATCH, brokers=3, base_port=0, heap="384m")
+    try:
+        yield ClusterHandle(name=WATCH, bootstrap_servers=state.bootstrap_servers, home=home)
+    finally:
+        if not REUSE:
+            from cli.devcluster import stop_cluster
+
+            stop_cluster(home, name=WATCH, purge=True)
 
 
 @dataclass

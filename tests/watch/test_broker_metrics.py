@@ -4,7 +4,10 @@ MBean over remote JMX, and the topic's high watermark."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +134,28 @@ async def test_the_same_figures_through_prometheus(metrics_cluster: ClusterHandl
         assert up["series"] and up["series"][0]["value"] == 1
         bad = await client.call_tool("kafka_broker_metrics", {"query": "sum(("})
         assert_tool_error(bad, "Prometheus refused the query")
+
+
+def test_dashboard_broker_panels_use_what_the_agents_export(metrics_cluster: ClusterHandle) -> None:
+    """The Grafana dashboard's broker panels read metric names the JMX exporter agents really publish with the
+    committed rules (the others come from our exporter: tests/health/test_exporter.py)."""
+    from devcluster.metrics import metrics_urls
+
+    root = Path(__file__).resolve().parents[2]
+    dashboard = json.loads((root / "monitoring" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    prefixes = ("kafka_server_", "kafka_network_", "kafka_controller_", "kafka_log_")
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        for name in re.findall(r"\bkafka_[a-z0-9_]+", target["expr"])
+        if name.startswith(prefixes)
+    }
+    exported: set[str] = set()
+    for url in metrics_urls(metrics_cluster.state()).values():
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            text = resp.read().decode()
+        exported |= set(re.findall(r"^# TYPE (kafka_[a-z0-9_]+) ", text, flags=re.MULTILINE))
+    # Counters are published as <name>_total with TYPE <name>; the dashboard names the sample.
+    exported |= {f"{name}_total" for name in exported}
+    assert len(used) >= 10 and used <= exported, sorted(used - exported)
