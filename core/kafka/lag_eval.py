@@ -83,10 +83,16 @@ class _Track:
 class LagWindow:
     """Samples per partition over ``window_s`` seconds and the Burrow-style judgement of them. Thread safe."""
 
+    # Samples closer together than window_s / SPACING replace the newest one instead of adding one: a partition keeps
+    # about SPACING samples however often it is asked about (the MCP tool feeds one per call, dozens a second under
+    # load, and every judgement reads the whole track).
+    SPACING = 50
+
     def __init__(self, *, window_s: float = 60.0, stop_s: float | None = None, min_samples: int = 3) -> None:
         self.window_s = window_s
         self.stop_s = stop_s if stop_s is not None else 2 * window_s
         self.min_samples = min_samples
+        self.min_gap_s = window_s / self.SPACING
         self._lock = threading.Lock()
         self._tracks: dict[tuple[str, str, str, int], _Track] = {}
         self._states: dict[tuple[str, str], tuple[str | None, int | None]] = {}
@@ -110,7 +116,11 @@ class LagWindow:
             prev = track.samples[-1] if track.samples else None
             if prev is not None and committed != prev.committed:
                 track.last_move = at
-            track.samples.append(Sample(at, committed, log_end))
+            sample = Sample(at, committed, log_end)
+            if len(track.samples) >= 2 and at - track.samples[-2].at < self.min_gap_s:
+                track.samples[-1] = sample  # too close to the one before: the newest stands for both
+            else:
+                track.samples.append(sample)
             # Keep one sample older than the window, so the window is known to be covered.
             while len(track.samples) > 2 and track.samples[1].at <= at - self.window_s:
                 track.samples.popleft()

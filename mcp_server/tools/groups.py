@@ -64,6 +64,13 @@ def lag_sampler(app: AppContext) -> lag_eval.LagSampler:
     return app.lazy.get("lag.sampler", make)
 
 
+def _judged(window: lag_eval.LagWindow, cluster: str, report: klag.LagReport) -> klag.LagReport:
+    """Add the report to the window as one sample, and set each group's status from it."""
+    now = time.time()
+    window.feed(cluster, report, at=now)
+    return lag_eval.annotate(report, window, cluster, now=now)
+
+
 def register(server: MCPServer[Any]) -> None:
     @kafka_tool(server, kind="read", title="List consumer groups")
     async def kafka_list_consumer_groups(
@@ -135,10 +142,8 @@ def register(server: MCPServer[Any]) -> None:
             time_lag_consumer=time_conf,
         )
         sampler = lag_sampler(app)
-        now = time.time()
-        sampler.window.feed(cfg.name, report, at=now)
         sampler.watch(cfg.name)
-        lag_eval.annotate(report, sampler.window, cfg.name, now=now)
+        report = await app.run(_judged, sampler.window, cfg.name, report)  # off the event loop: it reads every track
         if not rows:
             for g in report.groups:
                 for t in g.topics:

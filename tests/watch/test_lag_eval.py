@@ -75,3 +75,20 @@ def test_window_keeps_its_span_and_groups_take_the_worst_partition() -> None:
     assert w.partition_status("c", "g", "a", 0, now=39.0).samples <= 12
     w.forget("c", "g")
     assert w.groups("c") == []
+
+
+def test_a_partition_asked_about_many_times_a_second_keeps_a_bounded_track() -> None:
+    """The MCP tool feeds the window once per call: 100 calls a second for 30 s keep about window/gap samples, and the
+    judgement sees what every sample would have shown (the newest stands for the ones it replaced)."""
+    w = LagWindow(window_s=10, stop_s=30, min_samples=3)
+    for i in range(3000):
+        t = i / 100
+        w.add("c", "g", "a", 0, at=t, committed=100 * int(t), log_end=100 * int(t) + 20)  # moves once a second
+        w.add("c", "g", "a", 1, at=t, committed=50, log_end=int(60 + 10 * t))  # stuck, lag growing
+    moving = w.partition_status("c", "g", "a", 0, now=29.99)
+    stuck = w.partition_status("c", "g", "a", 1, now=29.99)
+    assert moving.status == "OK" and moving.lag == 20 and moving.samples <= LagWindow.SPACING + 5
+    assert stuck.status == "STALL" and stuck.samples <= LagWindow.SPACING + 5 and stuck.window_s >= 10
+    # A rewind seen in the newest sample is not lost to the replacement.
+    w.add("c", "g", "a", 0, at=30.0, committed=5, log_end=2920)
+    assert w.partition_status("c", "g", "a", 0, now=30.0).status == "ERROR"
