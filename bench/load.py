@@ -1,7 +1,7 @@
 """Load over streamable HTTP: N client sessions mixing reads and writes against `kafka-agent serve --transport http`,
 and, in the same run, against a floor: an MCPServer with the same tool names whose tools do nothing.
 
-    uv run python bench/load.py [--sessions 1,20,50] [--seconds 20] [--soak 600]
+    uv run python bench/load.py [--sessions 1,20,50] [--seconds 20] [--soak 600] [--keep]
 
 Per run it prints calls/s, p50/p99 latency and errors for both servers, and the ratio of throughputs (goal at 20
 sessions: >= 0.7x the floor, with p99 under 10x p50). ``--soak S`` then runs 20 sessions for S seconds against our
@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of the memory soak at 20 sessions (0: none)")
     parser.add_argument("--bootstrap", help="an existing cluster (default: start the dev cluster 'bench-load')")
+    parser.add_argument("--keep", action="store_true", help="leave the 'bench-load' cluster running afterwards")
     opts = parser.parse_args()
 
     bootstrap = opts.bootstrap
@@ -220,6 +221,10 @@ def main() -> None:
                 for fut in admin.delete_topics(names).values():
                     with contextlib.suppress(Exception):  # a topic that was not created is fine here
                         fut.result(30)
+            if not opts.bootstrap and not opts.keep:
+                from cli.devcluster import stop_cluster
+
+                stop_cluster(name="bench-load", purge=True, progress=lambda _m: None)
 
 
 if __name__ == "__main__":
