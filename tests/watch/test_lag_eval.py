@@ -92,3 +92,14 @@ def test_a_partition_asked_about_many_times_a_second_keeps_a_bounded_track() -> 
     # A rewind seen in the newest sample is not lost to the replacement.
     w.add("c", "g", "a", 0, at=30.0, committed=5, log_end=2920)
     assert w.partition_status("c", "g", "a", 0, now=30.0).status == "ERROR"
+
+
+def test_a_consumer_that_keeps_up_is_not_warn_when_its_small_lag_climbs() -> None:
+    """A saw-tooth seen side by side with Burrow (bench/burrow_compare.py): 100 records/s, commits every 500 ms, lag
+    sampled each second climbing 10 -> 40 without going down. The consumer is under a second behind: OK, not WARN."""
+    lags = [10, 10, 15, 10, 10, 10, 15, 15, 15, 15, 20, 20, 20, 25, 25, 25, 30, 30, 30, 30, 35, 35, 35, 40, 40]
+    samples = [(float(t), 1000 + 100 * t - lag, 1000 + 100 * t) for t, lag in enumerate(lags)]
+    assert run(samples, now=24.0) == "OK"
+    # The same climb by a consumer far behind (the record at its offset is 8 s old, window 10 s): WARN.
+    far = [(float(t), 1000 + 100 * t - 800 - lag, 1000 + 100 * t) for t, lag in enumerate(lags)]
+    assert run(far, now=24.0) == "WARN"
