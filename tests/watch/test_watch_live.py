@@ -330,3 +330,75 @@ def test_killed_broker_is_an_incident_within_10s_resolved_after_restart(
         if killed:
             start_node(watch_cluster.home, WATCH, KILLED, heap="384m")
         producer.stop()
+
+
+@pytest.mark.timeout(240)
+def test_two_watch_processes_share_the_clusters_and_one_takes_over(
+    watch_cluster: ClusterHandle, tmp_path: Path
+) -> None:
+    """Two watch processes in one watch group, two clusters in the clusters file: each cluster has exactly one owner;
+    when the owner of a cluster stops, the other process watches it within the group's session timeout."""
+    from core.app import build_app_context
+    from monitoring.owners import partition_of
+    from monitoring.watch import Watch
+
+    # Two names on partitions of different parity: the round-robin assignment gives them to different members.
+    names = ["east", "green"]
+    assert partition_of(names[0]) % 2 != partition_of(names[1]) % 2
+    clusters = tmp_path / "clusters.yaml"
+    entries = "".join(
+        f"  {n}:\n    bootstrap_servers: {watch_cluster.bootstrap_servers}\n    profile: dev\n" for n in names
+    )
+    clusters.write_text(f"default: {names[0]}\nclusters:\n{entries}", encoding="utf-8")
+    tag = unique("wg")
+    processes: list[tuple[Watch, threading.Event, threading.Thread, Any]] = []
+    for i in range(2):
+        settings = make_settings(
+            watch_cluster.bootstrap_servers,
+            tmp_path / f"data-{i}",
+            clusters_file=clusters,
+            watch_interval_s=INTERVAL_S,
+            lag_window_s=WINDOW_S,
+            incidents_topic=f"agents.incidents.{tag}",
+            watch_group=f"kafka-agent-watch.{tag}",
+        )
+        app = build_app_context(settings, transport="watch")
+        watch = Watch(app, names, groups="^$", watcher=f"test-{i}")
+        stop = threading.Event()
+        thread = threading.Thread(target=watch.run, args=(stop,), name=f"test-watch-{i}", daemon=True)
+        thread.start()
+        processes.append((watch, stop, thread, app))
+
+    def owned(w: Watch) -> set[str]:
+        return set(list(w.watches))
+
+    try:
+        (a, _, _, _), (b, _, _, _) = processes
+        wait_for(
+            "both clusters owned, each by one process",
+            lambda: owned(a) | owned(b) == set(names) and not owned(a) & owned(b) and owned(a) and owned(b),
+            timeout=90,
+        )
+        # Each watches what it owns: a health sample of its cluster, none of the other's.
+        wait_for(
+            "a sample on each side",
+            lambda: all(cw.samples for w in (a, b) for cw in list(w.watches.values())),
+            timeout=30,
+        )
+        gone = owned(a)
+        watch_a, stop_a, thread_a, app_a = processes.pop(0)
+        stop_a.set()
+        thread_a.join(60)
+        app_a.close()
+        assert not thread_a.is_alive()
+        took_over = time.monotonic()
+        wait_for(f"{sorted(gone)} taken over", lambda: owned(b) == set(names), timeout=30)
+        assert time.monotonic() - took_over < 30
+        assert not watch_a.watches  # the stopped process let go of everything
+        wait_for("samples of the taken-over cluster", lambda: all(b.watches[c].samples for c in gone), timeout=30)
+        assert not b.events, [(e, i.summary) for e, i in b.events]  # a healthy cluster: no incident on the way
+    finally:
+        for _, stop, thread, app in processes:
+            stop.set()
+            thread.join(60)
+            app.close()
