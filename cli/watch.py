@@ -74,7 +74,9 @@ class Diagnoser:
         pending = [f"{a.effect} (approval {a.approval_id})" for a in record.pending_actions]
         self.runs[incident.id] = record.task_id
         self.watch.annotate(
-            incident.id, run=record.task_id, diagnosis=diagnosis_text(record.output, pending, record.status)
+            incident.id,
+            run=record.task_id,
+            diagnosis=diagnosis_text(record.output, pending, record.status, record.task_id),
         )
 
     def close(self, timeout: float = 0.0) -> None:

@@ -33,13 +33,17 @@ def diagnosis_task(incident: Incident) -> str:
         f"Diagnose it. Read the incident (kafka_incidents with incident_id {incident.id!r}), the cluster's health, "
         f"consumer lag and broker metrics (kafka_broker_metrics) as they are now, and search the runbooks in memory "
         f"(vector_search) for this kind of failure. Find {hint}. End with the diagnosis (the cause, the impact, the "
-        "evidence) and the fix you propose. If the fix is a change a tool can make, make the call: it will wait for a "
-        "person's approval and will not run before. Do not work around the approval."
+        "evidence) and the fix you propose. If the fix is a change a tool can make, write the diagnosis in the same "
+        "reply as the call that proposes it (one change: the run pauses there for a person's approval, and the change "
+        "does not run before). Do not work around the approval."
     )
 
 
-def diagnosis_text(output: str | None, pending: list[str], status: str) -> str:
+def diagnosis_text(output: str | None, pending: list[str], status: str, run_id: str | None = None) -> str:
     text = (output or "").strip() or f"(the run ended {status} without a written conclusion)"
     if pending:
         text += "\nProposed change(s) waiting for approval: " + "; ".join(pending)
+        if run_id:
+            # `kafka-agent approvals` records a decision only; the paused run makes the change when it is resumed.
+            text += f"\nTo decide and apply: `kafka-agent run --resume {run_id} --approve <id>` (or `--deny <id>`)."
     return text[:4000]

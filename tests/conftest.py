@@ -123,6 +123,20 @@ def make_settings(bootstrap_servers: str, data_dir: Path, **overrides: Any) -> A
 
 
 @pytest.fixture
+def fake_llm() -> Iterator[Any]:
+    """The scripted fake of the Anthropic Messages API on loopback (tests/agent/fake_anthropic.py), for any test that
+    runs the agent: the real ``anthropic`` SDK talks to it through ``anthropic_base_url``."""
+    from tests.agent.fake_anthropic import FakeAnthropic
+
+    fake = FakeAnthropic()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
 def settings(kafka_cluster: ClusterHandle, data_dir: Path) -> Any:
     return make_settings(kafka_cluster.bootstrap_servers, data_dir)
 

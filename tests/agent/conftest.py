@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +9,6 @@ import pytest
 
 from tests.agent.fake_anthropic import FakeAnthropic
 from tests.conftest import ClusterHandle, make_settings
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 @pytest.fixture

@@ -22,16 +22,6 @@ from tests.conftest import ClusterHandle, make_settings, unique
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def fake_llm() -> Any:
-    fake = FakeAnthropic()
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
 async def test_the_runbook_names_only_real_tools(ops_client: Any) -> None:
     listed = {t.name for t in (await ops_client.list_tools()).tools}
     named = tool_names_in(decommission_task(4, "local"))

@@ -28,16 +28,6 @@ from tests.gitops.test_acls_users import acls_of
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def fake_llm() -> Any:
-    fake = FakeAnthropic()
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
 def platform_yaml(prefix: str, out_file: Path) -> str:
     events, by_type, user = f"{prefix}events", f"{prefix}events-by-type", f"{prefix}ingest"
     body = {
