@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from core.errors import KafkaAgentError
     from core.kafka.clients import KafkaClients
     from core.kafka.lag import EndOffsetCache, consumer_lag
-    from core.kafka.lag_eval import LagWindow, annotate
+    from core.kafka.lag_eval import LagWindow, feed_and_judge
     from core.settings import Settings
 
     overrides: dict[str, object] = {}
@@ -145,9 +145,7 @@ def run(args: argparse.Namespace) -> int:
             include_partitions=True,  # the window needs every partition
             time_lag_consumer=clients.consumer_config(cfg.name) if args.time_lag else None,
         )
-        now = time.time()
-        window.feed(cfg.name, report, at=now)
-        annotate(report, window, cfg.name, now=now)
+        feed_and_judge(window, cfg.name, report)
         stamp = time.strftime("%H:%M:%S")
         return render(report, totals=args.totals, title=f"Consumer lag on {cfg.name} ({cfg.bootstrap_servers}) {stamp}")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 
@@ -29,3 +31,22 @@ def assert_tool_error(result: Any, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment.lower() in text.lower(), f"{fragment!r} not in error: {text}"
     return text
+
+
+# Metric names the brokers' JMX exporter agents publish (monitoring/jmx_kafka.yaml); every other kafka_* name on the
+# Grafana dashboard is our exporter's.
+JMX_PREFIXES = ("kafka_server_", "kafka_network_", "kafka_controller_", "kafka_log_")
+
+
+def dashboard_metrics() -> tuple[set[str], set[str]]:
+    """The metric names monitoring/grafana-dashboard.json reads: (our exporter's, the brokers' JMX agents')."""
+    path = Path(__file__).resolve().parents[1] / "monitoring" / "grafana-dashboard.json"
+    dashboard = json.loads(path.read_text(encoding="utf-8"))
+    names = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])  # a row has none
+        for name in re.findall(r"\bkafka_[a-z0-9_]+", target["expr"])
+    }
+    brokers = {n for n in names if n.startswith(JMX_PREFIXES)}
+    return names - brokers, brokers

@@ -313,6 +313,14 @@ def time_lag(samples: list[Sample], *, now: float) -> tuple[float | None, bool]:
     return max(0.0, now - samples[0].at), True
 
 
+def feed_and_judge(window: LagWindow, cluster: str, report: LagReport) -> LagReport:
+    """Add a lag report to the window as one sample, then set each group's status in it from the window (blocking:
+    it reads every track of the report's groups; call it off the event loop)."""
+    now = time.time()
+    window.feed(cluster, report, at=now)
+    return annotate(report, window, cluster, now=now)
+
+
 def annotate(report: LagReport, window: LagWindow, cluster: str, *, now: float) -> LagReport:
     """Set each group's (and listed partition's) status in a lag report from the window (fed beforehand)."""
     for g in report.groups:

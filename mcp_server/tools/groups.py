@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
@@ -62,13 +61,6 @@ def lag_sampler(app: AppContext) -> lag_eval.LagSampler:
         return lag_eval.LagSampler(sample, window, interval=app.settings.lag_sample_s)
 
     return app.lazy.get("lag.sampler", make)
-
-
-def _judged(window: lag_eval.LagWindow, cluster: str, report: klag.LagReport) -> klag.LagReport:
-    """Add the report to the window as one sample, and set each group's status from it."""
-    now = time.time()
-    window.feed(cluster, report, at=now)
-    return lag_eval.annotate(report, window, cluster, now=now)
 
 
 def register(server: MCPServer[Any]) -> None:
@@ -143,7 +135,7 @@ def register(server: MCPServer[Any]) -> None:
         )
         sampler = lag_sampler(app)
         sampler.watch(cfg.name)
-        report = await app.run(_judged, sampler.window, cfg.name, report)  # off the event loop: it reads every track
+        report = await app.run(lag_eval.feed_and_judge, sampler.window, cfg.name, report)
         if not rows:
             for g in report.groups:
                 for t in g.topics:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ClusterHandle, make_settings, unique
+from tests.helpers import dashboard_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,22 +153,12 @@ def test_exporter_unknown_cluster_is_a_clear_error(tmp_path: Path) -> None:
     assert "'nope' is not a configured cluster" in proc.stderr
 
 
-JMX_PREFIXES = ("kafka_server_", "kafka_network_", "kafka_controller_", "kafka_log_")
-
-
 def test_dashboard_uses_only_exported_metrics(kafka_cluster: ClusterHandle, data_dir: Path) -> None:
     import re
 
     from monitoring.exporter import start
 
-    dashboard = json.loads((ROOT / "monitoring" / "grafana-dashboard.json").read_text(encoding="utf-8"))
-    used = {
-        name
-        for panel in dashboard["panels"]
-        for target in panel.get("targets", [])  # a row has none
-        for name in re.findall(r"\bkafka_[a-z_]+", target["expr"])
-        if not name.startswith(JMX_PREFIXES)  # the brokers' own (JMX agent): tests/watch/test_broker_metrics.py
-    }
+    used, _brokers = dashboard_metrics()  # the brokers' own: tests/watch/test_broker_metrics.py
     port = _free_port()
     server, _thread, clients = start(
         make_settings(kafka_cluster.bootstrap_servers, data_dir), host="127.0.0.1", port=port

@@ -4,7 +4,6 @@ MBean over remote JMX, and the topic's high watermark."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import urllib.request
@@ -15,7 +14,7 @@ import anyio
 import pytest
 
 from tests.conftest import ClusterHandle, make_settings, unique
-from tests.helpers import assert_tool_error, structured
+from tests.helpers import assert_tool_error, dashboard_metrics, structured
 from tests.watch.conftest import create_topic
 
 pytestmark = pytest.mark.anyio
@@ -141,16 +140,7 @@ def test_dashboard_broker_panels_use_what_the_agents_export(metrics_cluster: Clu
     committed rules (the others come from our exporter: tests/health/test_exporter.py)."""
     from devcluster.metrics import metrics_urls
 
-    root = Path(__file__).resolve().parents[2]
-    dashboard = json.loads((root / "monitoring" / "grafana-dashboard.json").read_text(encoding="utf-8"))
-    prefixes = ("kafka_server_", "kafka_network_", "kafka_controller_", "kafka_log_")
-    used = {
-        name
-        for panel in dashboard["panels"]
-        for target in panel.get("targets", [])
-        for name in re.findall(r"\bkafka_[a-z0-9_]+", target["expr"])
-        if name.startswith(prefixes)
-    }
+    _ours, used = dashboard_metrics()
     exported: set[str] = set()
     for url in metrics_urls(metrics_cluster.state()).values():
         with urllib.request.urlopen(url, timeout=60) as resp:
