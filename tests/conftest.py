@@ -22,6 +22,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REUSE = os.environ.get("KAFKA_AGENT_TEST_REUSE") == "1"
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1" under `pytest -n 2` (scripts/check), else ""
+
+# Session fixtures every worker may start its own copy of (under a per-worker name). Any other session or package
+# fixture is set up in one worker only: the modules that use it run together (see pytest_collection_modifyitems).
+PER_WORKER_FIXTURES = frozenset({"kafka_cluster", "anyio_backend"})
 
 
 @dataclass
@@ -48,10 +53,67 @@ def devcluster_home() -> Path:
     return Settings().resolved_devcluster_home()
 
 
+def worker_name(name: str) -> str:
+    """``name`` for this pytest worker: ``pytest-single-gw1`` under xdist, ``pytest-single`` without it."""
+    return f"{name}-{WORKER}" if WORKER else name
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    """Under ``pytest -n N --dist loadgroup``: one work unit per set of modules that share a session fixture.
+
+    A module is never split (its module fixtures are set up once); modules that share a session or package
+    fixture outside PER_WORKER_FIXTURES (a cluster with services, the chaos cluster, the runner jar, the embedding
+    model) form one unit, so that fixture starts in one worker only. The heaviest units go first (by what they start
+    and by their tests' timeouts, a proxy for their length), so the workers finish close together.
+    """
+    if WORKER:
+        _group_by_shared_fixtures(items)
+    return (yield)  # then xdist reads the groups
+
+
+def _group_by_shared_fixtures(items: list[pytest.Item]) -> None:
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    shared: dict[str, set[str]] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        find(module)
+        fixtureinfo = item._fixtureinfo if isinstance(item, pytest.Function) else None
+        for name, defs in fixtureinfo.name2fixturedefs.items() if fixtureinfo else ():
+            ours = getattr(defs[-1].func, "__module__", "").startswith("tests")  # not pytest's tmp_path_factory
+            if ours and name not in PER_WORKER_FIXTURES and defs[-1].scope in ("session", "package"):
+                parent[find(module)] = find("fixture:" + name)
+                shared.setdefault(find(module), set()).add(name)
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(find(item.nodeid.split("::", 1)[0]), []).append(item)
+    weight = dict.fromkeys(units, 0.0)
+    fixtures: dict[str, set[str]] = {}
+    for key, names in shared.items():
+        fixtures.setdefault(find(key), set()).update(names)
+    for unit, names in fixtures.items():
+        weight[unit] += 20.0 * len(names)  # a cluster, a service or a model to start
+    for unit, members in units.items():
+        for item in members:  # a test marked with a long timeout is a long test
+            mark = item.get_closest_marker("timeout")
+            weight[unit] += max(1.0, float(mark.args[0]) / 60) if mark and mark.args else 1.0
+    order = sorted(units, key=lambda unit: (-weight[unit], unit))
+    items[:] = [item for unit in order for item in units[unit]]
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(find(item.nodeid.split("::", 1)[0]).replace("/", ".")))
+
+
 def _start(name: str, *, brokers: int, sasl: bool) -> ClusterHandle:
     from devcluster.cluster import up
 
     home = devcluster_home()
+    name = worker_name(name)
     state = up(home, name=name, brokers=brokers, sasl=sasl, base_port=0, heap="384m")
     return ClusterHandle(
         name=name,

@@ -310,10 +310,16 @@ def test_killed_broker_is_an_incident_within_10s_resolved_after_restart(
                 timeout=90,
             )
             assert resolved.id == opened.id and resolved.resolved_at is not None
-            # Every incident the kill opened resolves once the broker has caught up.
-            wait_for("every incident resolved", lambda: not watch.book.open_incidents(), timeout=120)
-            opened_ids = {i.id for i in recorder.find("opened")}
-            assert opened_ids == {i.id for i in recorder.find("resolved")}
+
+            # Every incident the kill opened resolves once the broker has caught up. (On a busy machine the restarted
+            # broker may drop out of the ISR once more while it catches up: a second under_replicated episode, which
+            # must resolve too.)
+            def all_resolved() -> set[str]:
+                opened_ids = {i.id for i in recorder.find("opened")}
+                resolved_ids = {i.id for i in recorder.find("resolved")}
+                return opened_ids if opened_ids == resolved_ids and not watch.book.open_incidents() else set()
+
+            opened_ids = wait_for("every incident resolved", all_resolved, timeout=120)
             conf = watch.app.clients.consumer_config(watch.clusters[0])
             final = wait_for(
                 "the resolutions on the topic",
