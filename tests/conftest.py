@@ -59,7 +59,7 @@ def worker_name(name: str) -> str:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     """Under ``pytest -n N --dist loadgroup``: one work unit per set of modules that share a session fixture.
 
     A module is never split (its module fixtures are set up once); modules that share a session or package
@@ -80,33 +80,29 @@ def _group_by_shared_fixtures(items: list[pytest.Item]) -> None:
             key = parent[key]
         return key
 
-    shared: dict[str, set[str]] = {}
+    module_of = {item: item.nodeid.split("::", 1)[0] for item in items}
     for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        find(module)
-        fixtureinfo = item._fixtureinfo if isinstance(item, pytest.Function) else None
-        for name, defs in fixtureinfo.name2fixturedefs.items() if fixtureinfo else ():
+        info = item._fixtureinfo if isinstance(item, pytest.Function) else None
+        for name, defs in info.name2fixturedefs.items() if info else ():
             ours = getattr(defs[-1].func, "__module__", "").startswith("tests")  # not pytest's tmp_path_factory
             if ours and name not in PER_WORKER_FIXTURES and defs[-1].scope in ("session", "package"):
-                parent[find(module)] = find("fixture:" + name)
-                shared.setdefault(find(module), set()).add(name)
+                parent[find(module_of[item])] = find("fixture:" + name)
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
-        units.setdefault(find(item.nodeid.split("::", 1)[0]), []).append(item)
+        units.setdefault(find(module_of[item]), []).append(item)
     weight = dict.fromkeys(units, 0.0)
-    fixtures: dict[str, set[str]] = {}
-    for key, names in shared.items():
-        fixtures.setdefault(find(key), set()).update(names)
-    for unit, names in fixtures.items():
-        weight[unit] += 20.0 * len(names)  # a cluster, a service or a model to start
+    for key in parent:  # a cluster, a service or a model to start
+        if key.startswith("fixture:"):
+            weight[find(key)] += 20.0
     for unit, members in units.items():
         for item in members:  # a test marked with a long timeout is a long test
             mark = item.get_closest_marker("timeout")
             weight[unit] += max(1.0, float(mark.args[0]) / 60) if mark and mark.args else 1.0
     order = sorted(units, key=lambda unit: (-weight[unit], unit))
     items[:] = [item for unit in order for item in units[unit]]
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(find(item.nodeid.split("::", 1)[0]).replace("/", ".")))
+    for unit in order:
+        for item in units[unit]:
+            item.add_marker(pytest.mark.xdist_group(unit))
 
 
 def _start(name: str, *, brokers: int, sasl: bool) -> ClusterHandle:
