@@ -180,14 +180,33 @@ def describe_many(admin: AdminClient, groups: list[str], *, timeout: float) -> d
     """Raw descriptions of many groups in one request; each maps to its description or its translated error."""
     if not groups:
         return {}
-    futures = admin.describe_consumer_groups(list(groups), request_timeout=timeout)
     out: dict[str, Any] = {}
-    for gid, future in futures.items():
-        try:
-            out[gid] = future.result(timeout=timeout + 1)
-        except Exception as exc:
-            out[gid] = translate_kafka_error(exc, what=f"describe group {gid!r}")
+    deadline = time.monotonic() + timeout
+    pending = list(groups)
+    while pending:
+        futures = admin.describe_consumer_groups(pending, request_timeout=timeout)
+        pending = []
+        for gid, future in futures.items():
+            try:
+                out[gid] = future.result(timeout=timeout + 1)
+            except Exception as exc:
+                if _coordinator_moving(exc) and time.monotonic() + COORDINATOR_BACKOFF_S < deadline:
+                    pending.append(gid)  # a broker that just started, or a coordinator that moved: ask again
+                out[gid] = translate_kafka_error(exc, what=f"describe group {gid!r}")
+        if pending:
+            time.sleep(COORDINATOR_BACKOFF_S)
     return out
+
+
+COORDINATOR_BACKOFF_S = 0.2
+_COORDINATOR_MOVING = {"NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE"}
+
+
+def _coordinator_moving(exc: Exception) -> bool:
+    """The group's coordinator is loading, moving or not elected yet: Kafka's answer says to ask again."""
+    err = exc.args[0] if exc.args else None
+    name = getattr(err, "name", None)
+    return callable(name) and name() in _COORDINATOR_MOVING
 
 
 def _is_missing(desc: Any) -> bool:

@@ -73,8 +73,11 @@ final class Aggs {
         added.incrementAndGet();
         // the state was just deserialized from the store for this call: updating it in place is safe
         Map<String, Object> s = (Map<String, Object>) state;
-        Map<String, Object> vars = Expr.vars(key, value);
+        Map<String, Object> vars = null; // built once, only when an aggregation reads the record
         for (Agg a : aggs) {
+            if (a.expr != null && vars == null) {
+                vars = Expr.vars(key, value);
+            }
             if (a.op.equals("count")) {
                 if (a.expr == null || a.expr.eval(vars) != null) {
                     s.put(a.name, num(s.get(a.name), 0L).longValue() + 1L);

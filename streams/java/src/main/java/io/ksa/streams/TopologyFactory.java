@@ -321,9 +321,11 @@ public final class TopologyFactory {
         boolean repartition = agg.groupBy != null && !(agg.groupBy instanceof String s && s.isBlank());
         if (repartition) {
             Eval by = Eval.compile(agg.groupBy);
-            keyed = stream.map((k, v) -> KeyValue.pair(
-                            Values.keyOf(by.eval(Expr.vars(k, v))), needed == null ? v : projectFields(v, needed)))
-                    .filter((k, v) -> k != null);
+            // one node: the new key, and no record at all for a null key (as ksqlDB drops it)
+            keyed = stream.flatMap((k, v) -> {
+                String key = Values.keyOf(by.eval(Expr.vars(k, v)));
+                return key == null ? List.of() : List.of(KeyValue.pair(key, needed == null ? v : projectFields(v, needed)));
+            });
             if (needed != null) {
                 valueSerde = json;
             }
