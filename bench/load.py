@@ -3,8 +3,9 @@ and, in the same run, against a floor: an MCPServer with the same tool names who
 
     uv run python bench/load.py [--sessions 1,20,50] [--seconds 20] [--soak 600] [--keep]
 
-Per run it prints calls/s, p50/p99 latency and errors for both servers, and the ratio of throughputs (goal at 20
-sessions: >= 0.7x the floor, with p99 under 10x p50). ``--soak S`` then runs 20 sessions for S seconds against our
+Per run it prints calls/s, p50/p99 latency and errors for both servers, the CPU each call cost the server, this load
+client and the local Kafka JVMs, and the ratio of throughputs (goal at 20 sessions: >= 0.7x the floor, with p99 under
+10x p50). ``--soak S`` then runs 20 sessions for S seconds against our
 server and prints its resident memory every 30 s (it must stay flat); the soak creates no topics (a produce takes
 their share), so the cluster and every listing stay the same size, and each 30 s opens 20 new sessions.
 
@@ -33,6 +34,8 @@ import anyio
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# the project before bench/ (which Python puts first): bench/streams.py and bench/memory.py must not shadow the packages
+sys.path.insert(0, str(ROOT))
 NULL_SERVER = ROOT / "bench" / "null_server.py"
 
 
@@ -60,6 +63,36 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def kafka_jvms() -> list[int]:
+    """Local Kafka broker and controller JVMs (the cluster the calls reach, when it runs on this machine)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                cmd = (entry / "cmdline").read_bytes()
+                if b"java" in cmd and b"kafka.Kafka" in cmd:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def cpu_snapshot(server: int) -> dict[str, float]:
+    return {
+        "server": cpu_s(server),
+        "client": time.process_time(),
+        "kafka": sum(cpu_s(pid) for pid in kafka_jvms()),
+    }
 
 
 def prepare(bootstrap: str) -> tuple[str, str]:
@@ -175,13 +208,24 @@ def main() -> None:
             print(f"{'sessions':>8} | {'server':<18} | {'calls/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | errors")
             for sessions in [int(s) for s in opts.sessions.split(",")]:
                 rows = {}
-                for name, port in (("floor (no-op tools)", null_port), ("kafka-agent serve", ours_port)):
+                for name, port, proc in (
+                    ("floor (no-op tools)", null_port, null),
+                    ("kafka-agent serve", ours_port, ours),
+                ):
+                    before = cpu_snapshot(proc.pid)
                     r = anyio.run(drive, f"http://127.0.0.1:{port}/mcp", sessions, opts.seconds, topic, group)
+                    after = cpu_snapshot(proc.pid)
+                    r["cpu_ms"] = {k: (after[k] - before[k]) * 1000 / max(r["calls"], 1) for k in after}
                     created += r["created"] if port == ours_port else []
                     rows[name] = r
                     print(
                         f"{sessions:>8} | {name:<18} | {r['rate']:>8.1f} | {r['p50']:>7.1f} | {r['p99']:>7.1f} | "
                         f"{len(r['errors'])}" + (f" (first: {r['errors'][0]})" if r["errors"] else "")
+                    )
+                    cpu = r["cpu_ms"]
+                    print(
+                        f"{'':>8} | {'':<18} | CPU a call: server {cpu['server']:.2f} ms, load client "
+                        f"{cpu['client']:.2f} ms, local Kafka JVMs {cpu['kafka']:.2f} ms"
                     )
                 ratio = rows["kafka-agent serve"]["rate"] / max(rows["floor (no-op tools)"]["rate"], 1e-9)
                 ours_row = rows["kafka-agent serve"]
