@@ -35,7 +35,10 @@ FUSION_MIN_DEPTH = 50
 # Hybrid ranking: "linear" (cosine + LEXICAL_WEIGHT x normalised BM25, see fused_score) or "rrf" (reciprocal rank
 # fusion with RRF_K). bench/memory.py measures both.
 FUSION: Literal["linear", "rrf"] = "linear"
-LEXICAL_WEIGHT = 0.5
+# Equal weight for the two sides. Measured on bench/memory.py's 208 labelled queries among 100 000 records, the notes
+# split in two halves: R@1 / R@5 0.875 / 0.933 at 0.5, 0.894 / 0.952 at 1.0 (better on both halves), 0.880 / 0.966 at
+# 1.25 and lower R@1 beyond; over the notes alone 1.0 is as good as 0.5 on R@1 and better on R@5.
+LEXICAL_WEIGHT = 1.0
 RRF_K = 60
 
 Row = tuple[float, dict[str, Any], str]  # score, chunk metadata, chunk text
