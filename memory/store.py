@@ -351,10 +351,10 @@ class MemoryStore:
         """The records that best answer ``query``, best first, each once with its best chunk's cosine score.
 
         ``mode``: ``hybrid`` fuses the nearest records in meaning with the best BM25 matches of the query's terms
-        (reciprocal rank fusion, ``memory.search.fuse``); ``vector`` and ``lexical`` use one side alone. The lexical
-        side needs the in-process copy (an embedded store): a collection without a ready copy is searched by meaning
-        only, and the result's ``note`` says so. ``query_vector`` is the query's embedding when the caller already
-        has it (it is encoded otherwise)."""
+        (cosine plus normalised BM25, ``memory.search.rank``); ``vector`` and ``lexical`` use one side alone. The
+        lexical side needs the in-process copy (an embedded store): a collection without a ready copy is searched by
+        meaning only, and the result's ``note`` says so. ``query_vector`` is the query's embedding when the caller
+        already has it (it is encoded otherwise)."""
         query = R.check_text(query, "The query")
         _check_limit(limit, MAX_SEARCH_LIMIT)
         if mode not in SEARCH_MODES:
