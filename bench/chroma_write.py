@@ -16,12 +16,14 @@ beside the encoder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import shutil
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,44 +38,40 @@ def texts(n: int) -> list[str]:
     return [f"record {i}: " + " ".join(rnd.choice(words) for _ in range(14)) + f" (note {i})." for i in range(n)]
 
 
-def metadata(i: int) -> dict[str, Any]:
-    """The keys memory_store writes for a short record (memory.records.Prepared.base_metadata plus the chunk's)."""
-    return {
-        "key": f"kafka-streaming-agent/local/troubleshooting/note-{i}",
-        "cluster": "local",
-        "type": "troubleshooting",
-        "namespace": "default",
-        "layer": "long_term",
-        "tags": "lag,broker",
-        "created_at": 1.0,
-        "updated_at": 1.0,
-        "expires_at": 0.0,
-        "text_hash": f"{i:064x}",
-        "category": "troubleshooting",
-        "tag_lag": True,
-        "tag_broker": True,
-        "chunk": 0,
-        "chunks": 1,
-        "keep": 100,
-    }
+def metadata(text: str) -> dict[str, Any]:
+    """What memory_store writes with a short record (memory.records, as bench/memory.py's direct inserts)."""
+    from memory import records as R
+    from memory.models import MemoryInput, MemoryMetadata
+
+    meta = MemoryMetadata(category="troubleshooting", tags=["lag", "broker"])
+    p = R.prepare(MemoryInput(text=text, metadata=meta), default_cluster="local")
+    return {**p.base_metadata(created=1.0, updated=1.0, now=1.0), "chunk": 0, "chunks": 1, "keep": len(text)}
+
+
+@contextlib.contextmanager
+def scratch_collection() -> Iterator[Any]:
+    """A collection of a new embedded Chroma in a temporary folder, opened as the store opens it."""
+    from memory.chroma import open_embedded
+
+    folder = Path(tempfile.mkdtemp(prefix="kafka-agent-chroma-bench-"))
+    client, lock = open_embedded(folder)
+    try:
+        yield client.get_or_create_collection("bench", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+    finally:
+        lock.release()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def upsert_cost(variant: str, docs: list[str], vectors: Any) -> tuple[float, float]:
     """(wall ms, CPU ms) a record of Chroma upserts, for one way of laying out the record."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    folder = tempfile.mkdtemp(prefix="kafka-agent-chroma-bench-")
-    try:
-        client = chromadb.PersistentClient(path=folder, settings=ChromaSettings(anonymized_telemetry=False))
-        col = client.get_or_create_collection("bench", metadata={"hnsw:space": "cosine"}, embedding_function=None)
-        n = len(docs)
-        metas = [metadata(i) for i in range(n)]
-        if variant == "text in metadata":
-            for m, d in zip(metas, docs, strict=True):
-                m["chunk_text"] = d
-        elif variant == "one key, no text":
-            metas = [{"key": m["key"]} for m in metas]
+    n = len(docs)
+    metas = [metadata(d) for d in docs]
+    if variant == "text in metadata":
+        for m, d in zip(metas, docs, strict=True):
+            m["chunk_text"] = d
+    elif variant == "one key, no text":
+        metas = [{"key": m["key"]} for m in metas]
+    with scratch_collection() as col:
         wall, cpu = time.perf_counter(), time.process_time()
         for start in range(0, n, BATCH):
             part = slice(start, start + BATCH)
@@ -83,8 +81,6 @@ def upsert_cost(variant: str, docs: list[str], vectors: Any) -> tuple[float, flo
             else:
                 col.upsert(ids=ids, embeddings=vectors[part], metadatas=metas[part])
         return (time.perf_counter() - wall) * 1000 / n, (time.process_time() - cpu) * 1000 / n
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:
@@ -124,22 +120,15 @@ def main() -> None:
     )
     print(f"    at 0.9x of its rate a record may spend {per_text / 9:.2f} ms of CPU outside the model")
 
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    folder = tempfile.mkdtemp(prefix="kafka-agent-chroma-bench-")
-    try:
-        client = chromadb.PersistentClient(path=folder, settings=ChromaSettings(anonymized_telemetry=False))
-        col = client.get_or_create_collection("overlap", metadata={"hnsw:space": "cosine"}, embedding_function=None)
-        half = args.overlap // 2
-        words = texts(args.overlap)
-        vecs = np.asarray(embedder.encode(words), dtype=np.float32)
+    half = args.overlap // 2
+    words = texts(args.overlap)
+    vecs = np.asarray(embedder.encode(words), dtype=np.float32)
+    with scratch_collection() as col:
 
         def write(lo: int, hi: int, tag: str) -> None:
             ids = [f"{tag}{i}" for i in range(lo, hi)]
-            col.upsert(
-                ids=ids, embeddings=vecs[lo:hi], documents=words[lo:hi], metadatas=[metadata(i) for i in range(lo, hi)]
-            )
+            metas = [metadata(w) for w in words[lo:hi]]
+            col.upsert(ids=ids, embeddings=vecs[lo:hi], documents=words[lo:hi], metadatas=metas)
 
         t = time.perf_counter()
         embedder.encode(words[:half])
@@ -153,8 +142,6 @@ def main() -> None:
         embedder.encode(words[half:])
         writer.join()
         both_s = time.perf_counter() - t
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     print(
         f"\n3. {half} texts: encode {encode_s:.2f} s, write {write_s:.2f} s, "
         f"one after the other {encode_s + write_s:.2f} s"

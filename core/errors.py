@@ -121,6 +121,12 @@ def _kafka_error_parts(exc: BaseException) -> tuple[str, str, Any]:
     return type(exc).__name__, str(exc), None
 
 
+def kafka_error_code(exc: BaseException) -> str:
+    """The Kafka error code's name (e.g. ``NOT_COORDINATOR``) of a confluent-kafka exception or KafkaError; for any
+    other exception, its type's name."""
+    return _kafka_error_parts(exc)[0]
+
+
 def translate_kafka_error(exc: BaseException, *, what: str, bootstrap: str | None = None) -> KafkaAgentError:
     """Turn a confluent-kafka ``KafkaException``/``KafkaError`` (or a timeout) into our tree.
 

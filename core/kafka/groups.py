@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from core.errors import Conflict, InvalidArgument, KafkaAgentError, NotFound, translate_kafka_error
+from core.errors import Conflict, InvalidArgument, KafkaAgentError, NotFound, kafka_error_code, translate_kafka_error
 from core.kafka._futures import metadata, wait
 from core.kafka.offsets import list_offsets
 from core.names import check_group
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 NO_OFFSET = -1001
 ACTIVE_STATES = {"STABLE", "PREPARING_REBALANCING", "COMPLETING_REBALANCING", "ASSIGNING", "RECONCILING"}
 STATES = ["STABLE", "EMPTY", "DEAD", "PREPARING_REBALANCING", "COMPLETING_REBALANCING", "UNKNOWN"]
+
+# Answers that mean "ask again shortly": the group's coordinator is loading, moving or not elected yet.
+COORDINATOR_MOVING = {"NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE"}
+COORDINATOR_BACKOFF_S = 0.2
 
 ResetTo = Literal["earliest", "latest", "timestamp", "offset", "shift"]
 
@@ -192,21 +196,16 @@ def describe_many(admin: AdminClient, groups: list[str], *, timeout: float) -> d
             except Exception as exc:
                 if _coordinator_moving(exc) and time.monotonic() + COORDINATOR_BACKOFF_S < deadline:
                     pending.append(gid)  # a broker that just started, or a coordinator that moved: ask again
-                out[gid] = translate_kafka_error(exc, what=f"describe group {gid!r}")
+                else:
+                    out[gid] = translate_kafka_error(exc, what=f"describe group {gid!r}")
         if pending:
             time.sleep(COORDINATOR_BACKOFF_S)
     return out
 
 
-COORDINATOR_BACKOFF_S = 0.2
-_COORDINATOR_MOVING = {"NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE"}
-
-
 def _coordinator_moving(exc: Exception) -> bool:
     """The group's coordinator is loading, moving or not elected yet: Kafka's answer says to ask again."""
-    err = exc.args[0] if exc.args else None
-    name = getattr(err, "name", None)
-    return callable(name) and name() in _COORDINATOR_MOVING
+    return kafka_error_code(exc) in COORDINATOR_MOVING
 
 
 def _is_missing(desc: Any) -> bool:

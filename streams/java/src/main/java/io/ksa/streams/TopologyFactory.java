@@ -324,7 +324,10 @@ public final class TopologyFactory {
             // one node: the new key, and no record at all for a null key (as ksqlDB drops it)
             keyed = stream.flatMap((k, v) -> {
                 String key = Values.keyOf(by.eval(Expr.vars(k, v)));
-                return key == null ? List.of() : List.of(KeyValue.pair(key, needed == null ? v : projectFields(v, needed)));
+                if (key == null) {
+                    return List.of();
+                }
+                return List.of(KeyValue.pair(key, needed == null ? v : projectFields(v, needed)));
             });
             if (needed != null) {
                 valueSerde = json;
